@@ -1,0 +1,5 @@
+import sys
+
+from cogsync.cli import main
+
+sys.exit(main())

@@ -1,0 +1,226 @@
+"""The ASGI application: HTTP in, protocol -> auth -> service, HTTP out.
+
+A plain ASGI callable (no framework): the request path is short and explicit, and the
+blocking store work runs on a thread pool so the event loop keeps accepting requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+from cogsync.accounts import default_account
+from cogsync.auth.caller import Caller
+from cogsync.auth.credentials import KeyRing
+from cogsync.auth.policy import authorize
+from cogsync.auth.sigv4 import parse_signed_request, verify
+from cogsync.config import Settings
+from cogsync.crypto import MasterKey
+from cogsync.errors import (
+    InternalError,
+    InvalidParameter,
+    ServiceError,
+    UnrecognizedClient,
+)
+from cogsync.protocol.model import SYNC_SERVICE, sync_model
+from cogsync.protocol.responses import HttpResponse, render_error, render_result
+from cogsync.protocol.routing import HttpRequest, Router, build_input
+from cogsync.store.database import Store
+from cogsync.store.engine import make_engine, migrate
+from cogsync.sync.operations import HANDLERS
+from cogsync.sync.service import SyncService
+from cogsync.sync.tokens import TokenSealer
+
+log = logging.getLogger("cogsync")
+
+SYNC_TARGET_PREFIX = "com.amazonaws.cognito.sync.model.AWSCognitoSyncService"
+HEALTH_PATH = "/_cogsync/health"
+T = TypeVar("T")
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+@dataclass
+class Components:
+    """Everything a running server holds, built once from the settings."""
+
+    settings: Settings
+    store: Store
+    keyring: KeyRing
+    service: SyncService
+
+
+def build_components(settings: Settings, *, run_migrations: bool = True) -> Components:
+    engine = make_engine(settings.resolved_database_url,
+                         sqlite_synchronous=settings.sqlite_synchronous)
+    if run_migrations:
+        migrate(engine)
+    store = Store(engine)
+    master = (
+        MasterKey.decode(settings.secret_key)
+        if settings.secret_key
+        else MasterKey.load_or_create(settings.key_file)
+    )
+    keyring = KeyRing(store, master.box("access-keys"))
+    tokens = TokenSealer(master.box("tokens"), settings.limits.session_ttl_seconds)
+    service = SyncService(store, tokens, settings.limits)
+    return Components(settings, store, keyring, service)
+
+
+class CogsyncApp:
+    def __init__(self, components: Components, *, flush_interval: float = 1.0):
+        self.c = components
+        self.settings = components.settings
+        self.model = sync_model()
+        self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cogsync-db")
+        self.flush_interval = flush_interval
+        self._flusher: asyncio.Task[None] | None = None
+        self._open_caller: Caller | None = None
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    # --- ASGI ---------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._flusher = asyncio.create_task(self._flush_forever())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._flusher is not None:
+                    self._flusher.cancel()
+                await self._in_thread(self.c.service.sessions.flush, self.c.store)
+                self.executor.shutdown(wait=True)
+                self.c.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                await self._in_thread(self.c.service.sessions.flush, self.c.store)
+            except Exception:
+                log.exception("could not flush sync session counts; will retry")
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            request = await self._read_request(scope, receive)
+            if request.raw_path == HEALTH_PATH:
+                response = HttpResponse(200, b'{"status":"ok"}')
+            else:
+                response = await self._dispatch(request)
+        except BodyTooLarge:
+            response = render_error(
+                InvalidParameter(
+                    f"The request body is larger than {self.settings.max_body_bytes} bytes"
+                ),
+                self.model,
+            )
+        except ServiceError as error:
+            response = render_error(error, self.model)
+        except Exception:
+            log.exception("unexpected error in request %s", request_id)
+            response = render_error(InternalError("An internal error occurred"), self.model)
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(response.body)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        headers.extend((k.encode(), v.encode()) for k, v in response.headers)
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _read_request(self, scope: Scope, receive: Receive) -> HttpRequest:
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]},{text}" if key in headers else text
+        limit = self.settings.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        raw_path = raw_path.split("?", 1)[0]
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                          keep_blank_values=True)
+        return HttpRequest(scope["method"], raw_path, query, headers, b"".join(chunks))
+
+    # --- protocol -> auth -> service ----------------------------------------------
+
+    async def _dispatch(self, request: HttpRequest) -> HttpResponse:
+        route = self.router.match(request)
+        caller = await self._authenticate(request)
+        params = build_input(route, request)
+        authorize(caller, route.operation.name, params)
+        handler = HANDLERS.get(route.operation.name)
+        if handler is None:
+            raise ServiceError(
+                f"{route.operation.name} is not available in this version of cogsync",
+                code="NotImplementedException",
+                status=501,
+            )
+        result = await self._in_thread(handler, self.c.service, caller, params)
+        return render_result(result)
+
+    async def _authenticate(self, request: HttpRequest) -> Caller:
+        if self.settings.open_mode:
+            return await self._open_mode_caller()
+        claim = parse_signed_request(request)
+        hit, key = self.c.keyring.cached(claim.access_key_id)
+        if not hit:
+            key = await self._in_thread(self.c.keyring.lookup, claim.access_key_id)
+        if key is None:
+            raise UnrecognizedClient("The security token included in the request is invalid.")
+        verify(request, claim, key.secret_access_key, region=self.settings.region,
+               service=SYNC_SERVICE)
+        return Caller(account_id=key.account_id)
+
+    async def _open_mode_caller(self) -> Caller:
+        """Open mode: every request acts as a developer of the first account."""
+        if self._open_caller is None:
+            account = await self._in_thread(default_account, self.c.store)
+            if account is None:
+                raise InternalError("open mode needs an account; none exists yet")
+            self._open_caller = Caller(account_id=account)
+        return self._open_caller
+
+
+def create_app(settings: Settings) -> CogsyncApp:
+    return CogsyncApp(build_components(settings))

@@ -1,0 +1,81 @@
+"""Developer access keys: creation, sealed storage, and a short-lived lookup cache."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import threading
+import time
+from dataclasses import dataclass
+
+from cogsync.crypto import SealError, SecretBox
+from cogsync.store.database import Store, Tx
+
+_KEY_ALPHABET = string.ascii_uppercase + string.digits
+_PURPOSE_PREFIX = b"access-key:"
+
+
+@dataclass(frozen=True, slots=True)
+class DeveloperKey:
+    access_key_id: str
+    secret_access_key: str
+    account_id: str
+
+
+def new_access_key_id() -> str:
+    return "AKCS" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(16))
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(30)[:40]
+
+
+class KeyRing:
+    """Finds the secret and account of an access key id.
+
+    Secrets are stored AES-GCM sealed under the master key, bound to their key id, so
+    a copy of the database alone does not reveal them. Lookups are cached briefly
+    (``ttl`` seconds) so that a signed request usually costs no database round trip.
+    """
+
+    def __init__(self, store: Store, box: SecretBox, ttl: float = 30.0):
+        self.store = store
+        self.box = box
+        self.ttl = ttl
+        self._cache: dict[str, tuple[float, DeveloperKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, tx: Tx, account_id: str, now: float) -> DeveloperKey:
+        key = DeveloperKey(new_access_key_id(), new_secret(), account_id)
+        sealed = self.box.seal(key.secret_access_key.encode(),
+                               _PURPOSE_PREFIX + key.access_key_id.encode())
+        tx.create_access_key(key.access_key_id, account_id, sealed, now)
+        return key
+
+    def cached(self, access_key_id: str) -> tuple[bool, DeveloperKey | None]:
+        """(hit, key): a hit may be a remembered miss."""
+        entry = self._cache.get(access_key_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return True, entry[1]
+        return False, None
+
+    def lookup(self, access_key_id: str) -> DeveloperKey | None:
+        hit, key = self.cached(access_key_id)
+        if hit:
+            return key
+        with self.store.read() as tx:
+            found = tx.get_access_key(access_key_id)
+        key = None
+        if found is not None:
+            account_id, sealed = found
+            try:
+                secret = self.box.open(sealed, _PURPOSE_PREFIX + access_key_id.encode())
+            except SealError:
+                secret = None  # sealed under another master key: treat as unknown
+            if secret is not None:
+                key = DeveloperKey(access_key_id, secret.decode(), account_id)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[access_key_id] = (time.monotonic() + self.ttl, key)
+        return key

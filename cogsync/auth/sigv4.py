@@ -1,0 +1,243 @@
+"""AWS Signature Version 4 verification (Authorization header and presigned query).
+
+The server recomputes the signature exactly as the AWS SDKs build it: canonical URI is
+the path as sent, URI-encoded once more (all services but S3 do this), the canonical
+query is sorted and strictly encoded, the payload hash is the body's SHA-256 (or the
+``x-amz-content-sha256`` value, or ``UNSIGNED-PAYLOAD`` for presigned URLs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import posixpath
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from urllib.parse import quote
+
+from cogsync.errors import (
+    IncompleteSignature,
+    InvalidSignature,
+    MissingAuthenticationToken,
+)
+from cogsync.protocol.routing import HttpRequest
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW_SECONDS = 15 * 60
+MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """What a request claims; verified against a secret by :func:`verify`."""
+
+    access_key_id: str
+    date: str  # YYYYMMDD from the scope
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+    amz_date: str  # YYYYMMDDTHHMMSSZ
+    security_token: str | None
+    presigned: bool
+    expires: int | None
+
+
+def _parse_authorization(value: str) -> dict[str, str]:
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise IncompleteSignature(
+            f"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
+            f"header and algorithm {ALGORITHM}. Authorization={value[:64]}"
+        )
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        key, sep, val = part.strip().partition("=")
+        if not sep:
+            raise IncompleteSignature(f"Authorization header is malformed near '{part.strip()}'")
+        fields[key] = val
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not fields.get(k)]
+    if missing:
+        raise IncompleteSignature(
+            "Authorization header requires " + ", ".join(f"'{k}' parameter" for k in missing)
+        )
+    return fields
+
+
+def _split_credential(credential: str) -> tuple[str, str, str, str]:
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts):
+        raise IncompleteSignature(
+            f"Credential should be scoped to a valid scope: "
+            f"<key>/<date>/<region>/<service>/aws4_request, got '{credential}'"
+        )
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def parse_signed_request(request: HttpRequest) -> SignedRequest:
+    """Reads the claimed signature; raises the AWS codes for absent or malformed ones."""
+    header = request.headers.get("authorization")
+    query = dict(request.query)
+    if header is not None:
+        fields = _parse_authorization(header)
+        key, date, region, service = _split_credential(fields["Credential"])
+        amz_date = request.headers.get("x-amz-date")
+        if amz_date is None:
+            raise IncompleteSignature("Authorization header requires existence of 'X-Amz-Date'")
+        return SignedRequest(
+            access_key_id=key,
+            date=date,
+            region=region,
+            service=service,
+            signed_headers=tuple(fields["SignedHeaders"].split(";")),
+            signature=fields["Signature"],
+            amz_date=amz_date,
+            security_token=request.headers.get("x-amz-security-token"),
+            presigned=False,
+            expires=None,
+        )
+    if "X-Amz-Signature" in query or "X-Amz-Credential" in query:
+        needed = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders",
+                  "X-Amz-Signature")
+        missing = [k for k in needed if not query.get(k)]
+        if missing:
+            raise IncompleteSignature("Query-string authentication requires " + ", ".join(missing))
+        if query["X-Amz-Algorithm"] != ALGORITHM:
+            raise IncompleteSignature(f"Unsupported algorithm {query['X-Amz-Algorithm']}")
+        key, date, region, service = _split_credential(query["X-Amz-Credential"])
+        expires_text = query.get("X-Amz-Expires", "900")
+        if not expires_text.isdigit() or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES:
+            raise IncompleteSignature(f"X-Amz-Expires must be 1..{MAX_PRESIGN_EXPIRES} seconds")
+        return SignedRequest(
+            access_key_id=key,
+            date=date,
+            region=region,
+            service=service,
+            signed_headers=tuple(query["X-Amz-SignedHeaders"].split(";")),
+            signature=query["X-Amz-Signature"],
+            amz_date=query["X-Amz-Date"],
+            security_token=query.get("X-Amz-Security-Token"),
+            presigned=True,
+            expires=int(expires_text),
+        )
+    raise MissingAuthenticationToken("Missing Authentication Token")
+
+
+def _canonical_uri(raw_path: str) -> str:
+    path = raw_path or "/"
+    normalized = posixpath.normpath(path)
+    if path.endswith("/") and normalized != "/":
+        normalized += "/"
+    if normalized.startswith("//"):
+        normalized = "/" + normalized.lstrip("/")
+    return quote(normalized, safe="/~")
+
+
+def _canonical_query(pairs: list[tuple[str, str]], presigned: bool) -> str:
+    encoded = sorted(
+        (quote(k, safe="-_.~"), quote(v, safe="-_.~"))
+        for k, v in pairs
+        if not (presigned and k == "X-Amz-Signature")
+    )
+    return "&".join(f"{k}={v}" for k, v in encoded)
+
+
+def _canonical_headers(request: HttpRequest, names: tuple[str, ...]) -> str:
+    lines = []
+    for name in names:
+        value = request.headers.get(name)
+        if value is None:
+            raise InvalidSignature(f"Signed header '{name}' is missing from the request")
+        lines.append(f"{name}:{' '.join(value.split())}\n")
+    return "".join(lines)
+
+
+@lru_cache(maxsize=4096)
+def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+    k = hmac.digest(("AWS4" + secret).encode(), date.encode(), "sha256")
+    k = hmac.digest(k, region.encode(), "sha256")
+    k = hmac.digest(k, service.encode(), "sha256")
+    return hmac.digest(k, b"aws4_request", "sha256")
+
+
+def _check_time(claim: SignedRequest, now: float) -> None:
+    try:
+        when = datetime.strptime(claim.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise IncompleteSignature(f"X-Amz-Date '{claim.amz_date}' is not ISO 8601 basic") from None
+    if claim.amz_date[:8] != claim.date:
+        raise InvalidSignature(
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{claim.date}' != '{claim.amz_date[:8]}'"
+        )
+    signed_at = when.timestamp()
+    if claim.presigned:
+        assert claim.expires is not None
+        if now > signed_at + claim.expires:
+            raise InvalidSignature("Signature expired: the presigned URL is no longer valid")
+        if signed_at - now > MAX_SKEW_SECONDS:
+            raise InvalidSignature("Signature not yet current")
+    elif abs(now - signed_at) > MAX_SKEW_SECONDS:
+        raise InvalidSignature(
+            f"Signature expired: {claim.amz_date} is now earlier or later than the "
+            f"allowed 15 minute window around the server time."
+        )
+
+
+def verify(
+    request: HttpRequest,
+    claim: SignedRequest,
+    secret: str,
+    *,
+    region: str,
+    service: str,
+    now: float | None = None,
+) -> None:
+    """Raises InvalidSignature unless ``claim`` is a valid signature of ``request``."""
+    if claim.service != service:
+        raise InvalidSignature(f"Credential should be scoped to correct service: '{service}'.")
+    if claim.region != region:
+        raise InvalidSignature(
+            f"Credential should be scoped to a valid region, not '{claim.region}'."
+        )
+    if "host" not in claim.signed_headers:
+        raise InvalidSignature("'Host' must be a signed header")
+    _check_time(claim, time.time() if now is None else now)
+
+    if claim.presigned:
+        candidates = [UNSIGNED_PAYLOAD, hashlib.sha256(request.body).hexdigest()]
+    else:
+        declared = request.headers.get("x-amz-content-sha256")
+        actual = hashlib.sha256(request.body).hexdigest()
+        if declared is not None and declared not in (UNSIGNED_PAYLOAD, actual):
+            raise InvalidSignature("The provided 'x-amz-content-sha256' header does not match")
+        candidates = [declared or actual]
+
+    head = "\n".join((
+        request.method,
+        _canonical_uri(request.raw_path),
+        _canonical_query(request.query, claim.presigned),
+        _canonical_headers(request, claim.signed_headers),
+        ";".join(claim.signed_headers),
+    ))
+    key = signing_key(secret, claim.date, claim.region, claim.service)
+    scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
+    for payload_hash in candidates:
+        canonical = f"{head}\n{payload_hash}"
+        string_to_sign = "\n".join((
+            ALGORITHM,
+            claim.amz_date,
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ))
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if hmac.compare_digest(expected, claim.signature):
+            return
+    raise InvalidSignature(
+        "The request signature we calculated does not match the signature you provided. "
+        "Check your AWS Secret Access Key and signing method. Consult the service "
+        "documentation for details."
+    )

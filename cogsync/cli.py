@@ -1,0 +1,176 @@
+"""The ``cogsync`` command: serve, keys create, pools create."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from cogsync.accounts import Bootstrap, bootstrap, create_key, create_pool
+from cogsync.app import CogsyncApp, build_components
+from cogsync.config import Limits, Settings, env
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database", help="database URL (default: SQLite in --data-dir; "
+                        "also COGSYNC_DATABASE_URL)")
+    parser.add_argument("--data-dir", help="folder for the SQLite file and the master key "
+                        "(default ./.cogsync; also COGSYNC_DATA_DIR)")
+    parser.add_argument("--region", help="region in ids and signatures (default us-east-1; "
+                        "also COGSYNC_REGION)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    base = Settings()
+    limits = Limits(
+        datasets_per_identity=int(env("COGSYNC_MAX_DATASETS", str(Limits.datasets_per_identity))),
+        dataset_bytes=int(env("COGSYNC_MAX_DATASET_BYTES", str(Limits.dataset_bytes))),
+        session_ttl_seconds=float(
+            env("COGSYNC_SESSION_TTL", str(Limits.session_ttl_seconds)) or 3600
+        ),
+    )
+    return replace(
+        base,
+        host=getattr(args, "host", None) or env("COGSYNC_HOST", base.host) or base.host,
+        port=int(getattr(args, "port", None) or env("COGSYNC_PORT", str(base.port)) or 0),
+        data_dir=Path(args.data_dir or env("COGSYNC_DATA_DIR", str(base.data_dir)) or "."),
+        database_url=args.database or env("COGSYNC_DATABASE_URL"),
+        region=args.region or env("COGSYNC_REGION", base.region) or base.region,
+        secret_key=env("COGSYNC_SECRET_KEY"),
+        sqlite_synchronous=(
+            getattr(args, "sqlite_synchronous", None)
+            or env("COGSYNC_SQLITE_SYNCHRONOUS", base.sqlite_synchronous)
+            or base.sqlite_synchronous
+        ).upper(),
+        open_mode=bool(getattr(args, "open", False)) or env("COGSYNC_OPEN") == "1",
+        limits=limits,
+    )
+
+
+def _print_welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> None:
+    lines = [f"cogsync: Amazon Cognito Sync at {endpoint} (region {settings.region})"]
+    if settings.open_mode:
+        lines.append("OPEN MODE: requests are not authenticated. Never expose this server.")
+    if first is not None:
+        lines += [
+            "Created a developer key and an identity pool on this new database:",
+            f"  AWS_ACCESS_KEY_ID={first.key.access_key_id}",
+            f"  AWS_SECRET_ACCESS_KEY={first.key.secret_access_key}",
+            f"  IdentityPoolId={first.identity_pool_id}",
+            "Try:",
+            f"  AWS_ACCESS_KEY_ID={first.key.access_key_id} "
+            f"AWS_SECRET_ACCESS_KEY={first.key.secret_access_key} \\",
+            f"  aws cognito-sync list-identity-pool-usage --endpoint-url {endpoint} "
+            f"--region {settings.region}",
+        ]
+    else:
+        lines.append("Get a developer key with: cogsync keys create --json"
+                     + (f" --data-dir {settings.data_dir}" if settings.database_url is None
+                        else " --database <the same URL>"))
+    print("\n".join(lines), flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args)
+    components = build_components(settings)
+    first = bootstrap(components.store, components.keyring, settings.region)
+    app = CogsyncApp(components)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=bool(args.access_log),
+        log_level=args.log_level,
+        http="httptools",
+        loop="uvloop",
+    )
+    server = uvicorn.Server(config)
+
+    # Print the welcome once the socket is bound, so the port (even 0) is the real one.
+    original_startup = server.startup
+
+    async def startup(sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        await original_startup(sockets)
+        port = settings.port
+        for srv in server.servers:
+            for sock in srv.sockets:
+                port = sock.getsockname()[1]
+        _print_welcome(settings, f"http://{settings.host}:{port}", first)
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    c = build_components(settings)
+    key = create_key(c.store, c.keyring)
+    out = {"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"AccessKeyId: {key.access_key_id}\nSecretAccessKey: {key.secret_access_key}\n"
+              f"Account: {key.account_id}")
+    return 0
+
+
+def cmd_pools_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    c = build_components(settings)
+    pool_id = create_pool(c.store, c.keyring, args.name, settings.region)
+    if args.json:
+        print(json.dumps({"IdentityPoolId": pool_id, "IdentityPoolName": args.name}))
+    else:
+        print(pool_id)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cogsync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the server")
+    _common(serve)
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
+    serve.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL", "normal", "full"],
+                       help="NORMAL survives a process crash (default); FULL also power loss")
+    serve.add_argument("--open", action="store_true",
+                       help="accept unsigned requests (local testing only)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = sub.add_parser("keys", help="developer keys").add_subparsers(dest="action",
+                                                                          required=True)
+    keys_create = keys.add_parser("create", help="create a developer key")
+    _common(keys_create)
+    keys_create.add_argument("--json", action="store_true")
+    keys_create.set_defaults(func=cmd_keys_create)
+
+    pools = sub.add_parser("pools", help="identity pools").add_subparsers(dest="action",
+                                                                            required=True)
+    pools_create = pools.add_parser("create", help="create an identity pool")
+    _common(pools_create)
+    pools_create.add_argument("--name", required=True)
+    pools_create.add_argument("--json", action="store_true")
+    pools_create.set_defaults(func=cmd_pools_create)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

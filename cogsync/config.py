@@ -1,0 +1,47 @@
+"""Settings of one cogsync process, from command-line flags and ``COGSYNC_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Service limits; the defaults are AWS's."""
+
+    datasets_per_identity: int = 20
+    dataset_bytes: int = 1024 * 1024
+    records_page: int = 1024  # ListRecords: default and largest MaxResults
+    datasets_page: int = 64  # ListDatasets
+    pools_page: int = 60  # ListIdentityPoolUsage
+    session_ttl_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".cogsync")
+    database_url: str | None = None
+    region: str = "us-east-1"
+    secret_key: str | None = None  # the master key; default: a file in data_dir
+    # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
+    sqlite_synchronous: str = "NORMAL"
+    open_mode: bool = False  # no authentication at all: for local tests only
+    max_body_bytes: int = 4 * 1024 * 1024
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'cogsync.db').resolve()}"
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / "master.key"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default

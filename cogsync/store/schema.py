@@ -1,0 +1,107 @@
+"""The one schema, for SQLite and PostgreSQL alike.
+
+Times are epoch seconds as double precision floats (what the wire carries); JSON
+configuration is kept as text so that both engines store it the same way. Changes to
+this file need a migration in ``migrations/versions``; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(128), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    # AES-GCM ciphertext of the secret under the server's master key (see docs/security.md).
+    Column("secret_ciphertext", LargeBinary, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+identity_pools = Table(
+    "identity_pools",
+    metadata,
+    Column("identity_pool_id", String(55), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("events", Text, nullable=False),  # JSON object: event type -> lambda ARN
+    Column("push_sync", Text, nullable=True),  # JSON, the PushSync shape
+    Column("cognito_streams", Text, nullable=True),  # JSON, the CognitoStreams shape
+    Column("sync_sessions_count", BigInteger, nullable=False),
+    Index("ix_identity_pools_account", "account_id", "identity_pool_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("dataset_id", Integer, primary_key=True, autoincrement=True),
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("identity_id", String(55), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("sync_count", BigInteger, nullable=False),
+    Column("creation_date", Float, nullable=False),
+    Column("last_modified_date", Float, nullable=False),
+    Column("last_modified_by", String(256), nullable=True),
+    Column("data_storage", BigInteger, nullable=False),
+    Column("num_records", BigInteger, nullable=False),
+    UniqueConstraint("identity_pool_id", "identity_id", "name", name="uq_datasets_name"),
+)
+
+records = Table(
+    "records",
+    metadata,
+    Column(
+        "dataset_id",
+        Integer,
+        ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(1024), nullable=False),
+    Column("value", Text, nullable=True),  # NULL: a tombstone left by `remove`
+    Column("sync_count", BigInteger, nullable=False),
+    Column("last_modified_date", Float, nullable=False),
+    Column("last_modified_by", String(256), nullable=True),
+    Column("device_last_modified_date", Float, nullable=True),
+    PrimaryKeyConstraint("dataset_id", "key", name="pk_records"),
+    Index("ix_records_delta", "dataset_id", "sync_count", "key"),
+)
+
+# One row per (pool, identity, dataset name) ever deleted: the sync count the dataset
+# had when it went, so later ListRecords calls can tell old clients to wipe their copy.
+dataset_deletions = Table(
+    "dataset_deletions",
+    metadata,
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("identity_id", String(55), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("deleted_sync_count", BigInteger, nullable=False),
+    Column("deleted_at", Float, nullable=False),
+    PrimaryKeyConstraint("identity_pool_id", "identity_id", "name", name="pk_dataset_deletions"),
+)
