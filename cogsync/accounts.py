@@ -49,8 +49,9 @@ def create_key(store: Store, keyring: KeyRing, account_id: str | None = None) ->
         return keyring.create(tx, account_id, time.time())
 
 
-def create_pool(store: Store, keyring: KeyRing, name: str, region: str,
-                account_id: str | None = None) -> str:
+def create_pool(
+    store: Store, keyring: KeyRing, name: str, region: str, account_id: str | None = None
+) -> str:
     account_id = account_id or default_account(store)
     if account_id is None:
         account_id = create_account(store, keyring).account_id

@@ -63,8 +63,9 @@ class Components:
 
 
 def build_components(settings: Settings, *, run_migrations: bool = True) -> Components:
-    engine = make_engine(settings.resolved_database_url,
-                         sqlite_synchronous=settings.sqlite_synchronous)
+    engine = make_engine(
+        settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+    )
     if run_migrations:
         migrate(engine)
     store = Store(engine)
@@ -178,8 +179,7 @@ class CogsyncApp:
             more = message.get("more_body", False)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_path = raw_path.split("?", 1)[0]
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"),
-                          keep_blank_values=True)
+        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         return HttpRequest(scope["method"], raw_path, query, headers, b"".join(chunks))
 
     # --- protocol -> auth -> service ----------------------------------------------
@@ -208,8 +208,9 @@ class CogsyncApp:
             key = await self._in_thread(self.c.keyring.lookup, claim.access_key_id)
         if key is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
-        verify(request, claim, key.secret_access_key, region=self.settings.region,
-               service=SYNC_SERVICE)
+        verify(
+            request, claim, key.secret_access_key, region=self.settings.region, service=SYNC_SERVICE
+        )
         return Caller(account_id=key.account_id)
 
     async def _open_mode_caller(self) -> Caller:

@@ -15,12 +15,17 @@ from cogsync.config import Limits, Settings, env
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database", help="database URL (default: SQLite in --data-dir; "
-                        "also COGSYNC_DATABASE_URL)")
-    parser.add_argument("--data-dir", help="folder for the SQLite file and the master key "
-                        "(default ./.cogsync; also COGSYNC_DATA_DIR)")
-    parser.add_argument("--region", help="region in ids and signatures (default us-east-1; "
-                        "also COGSYNC_REGION)")
+    parser.add_argument(
+        "--database", help="database URL (default: SQLite in --data-dir; also COGSYNC_DATABASE_URL)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        help="folder for the SQLite file and the master key "
+        "(default ./.cogsync; also COGSYNC_DATA_DIR)",
+    )
+    parser.add_argument(
+        "--region", help="region in ids and signatures (default us-east-1; also COGSYNC_REGION)"
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -67,9 +72,14 @@ def _print_welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -
             f"--region {settings.region}",
         ]
     else:
-        lines.append("Get a developer key with: cogsync keys create --json"
-                     + (f" --data-dir {settings.data_dir}" if settings.database_url is None
-                        else " --database <the same URL>"))
+        lines.append(
+            "Get a developer key with: cogsync keys create --json"
+            + (
+                f" --data-dir {settings.data_dir}"
+                if settings.database_url is None
+                else " --database <the same URL>"
+            )
+        )
     print("\n".join(lines), flush=True)
 
 
@@ -116,8 +126,10 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"AccessKeyId: {key.access_key_id}\nSecretAccessKey: {key.secret_access_key}\n"
-              f"Account: {key.account_id}")
+        print(
+            f"AccessKeyId: {key.access_key_id}\nSecretAccessKey: {key.secret_access_key}\n"
+            f"Account: {key.account_id}"
+        )
     return 0
 
 
@@ -140,23 +152,29 @@ def build_parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8080; 0 picks a free one)")
-    serve.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL", "normal", "full"],
-                       help="NORMAL survives a process crash (default); FULL also power loss")
-    serve.add_argument("--open", action="store_true",
-                       help="accept unsigned requests (local testing only)")
+    serve.add_argument(
+        "--sqlite-synchronous",
+        choices=["NORMAL", "FULL", "normal", "full"],
+        help="NORMAL survives a process crash (default); FULL also power loss",
+    )
+    serve.add_argument(
+        "--open", action="store_true", help="accept unsigned requests (local testing only)"
+    )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
-    keys = sub.add_parser("keys", help="developer keys").add_subparsers(dest="action",
-                                                                          required=True)
+    keys = sub.add_parser("keys", help="developer keys").add_subparsers(
+        dest="action", required=True
+    )
     keys_create = keys.add_parser("create", help="create a developer key")
     _common(keys_create)
     keys_create.add_argument("--json", action="store_true")
     keys_create.set_defaults(func=cmd_keys_create)
 
-    pools = sub.add_parser("pools", help="identity pools").add_subparsers(dest="action",
-                                                                            required=True)
+    pools = sub.add_parser("pools", help="identity pools").add_subparsers(
+        dest="action", required=True
+    )
     pools_create = pools.add_parser("create", help="create an identity pool")
     _common(pools_create)
     pools_create.add_argument("--name", required=True)
@@ -166,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 

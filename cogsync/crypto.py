@@ -60,8 +60,10 @@ class MasterKey:
         """Accepts the key as 64 hex digits or URL-safe base64 of 32 bytes."""
         text = text.strip()
         try:
-            raw = bytes.fromhex(text) if len(text) == 64 else base64.urlsafe_b64decode(
-                text + "=" * (-len(text) % 4)
+            raw = (
+                bytes.fromhex(text)
+                if len(text) == 64
+                else base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             )
         except ValueError:
             raise ValueError("COGSYNC_SECRET_KEY is neither hex nor base64") from None

@@ -47,8 +47,9 @@ class KeyRing:
 
     def create(self, tx: Tx, account_id: str, now: float) -> DeveloperKey:
         key = DeveloperKey(new_access_key_id(), new_secret(), account_id)
-        sealed = self.box.seal(key.secret_access_key.encode(),
-                               _PURPOSE_PREFIX + key.access_key_id.encode())
+        sealed = self.box.seal(
+            key.secret_access_key.encode(), _PURPOSE_PREFIX + key.access_key_id.encode()
+        )
         tx.create_access_key(key.access_key_id, account_id, sealed, now)
         return key
 

@@ -7,16 +7,18 @@ from typing import Any
 from cogsync.auth.caller import Caller
 from cogsync.errors import NotAuthorized
 
-DEVELOPER_ONLY = frozenset({
-    "ListIdentityPoolUsage",
-    "DescribeIdentityPoolUsage",
-    "BulkPublish",
-    "GetBulkPublishDetails",
-    "GetCognitoEvents",
-    "SetCognitoEvents",
-    "GetIdentityPoolConfiguration",
-    "SetIdentityPoolConfiguration",
-})
+DEVELOPER_ONLY = frozenset(
+    {
+        "ListIdentityPoolUsage",
+        "DescribeIdentityPoolUsage",
+        "BulkPublish",
+        "GetBulkPublishDetails",
+        "GetCognitoEvents",
+        "SetCognitoEvents",
+        "GetIdentityPoolConfiguration",
+        "SetIdentityPoolConfiguration",
+    }
+)
 IDENTITY_ONLY = frozenset({"RegisterDevice", "SubscribeToDataset", "UnsubscribeFromDataset"})
 
 

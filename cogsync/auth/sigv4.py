@@ -100,8 +100,13 @@ def parse_signed_request(request: HttpRequest) -> SignedRequest:
             expires=None,
         )
     if "X-Amz-Signature" in query or "X-Amz-Credential" in query:
-        needed = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-SignedHeaders",
-                  "X-Amz-Signature")
+        needed = (
+            "X-Amz-Algorithm",
+            "X-Amz-Credential",
+            "X-Amz-Date",
+            "X-Amz-SignedHeaders",
+            "X-Amz-Signature",
+        )
         missing = [k for k in needed if not query.get(k)]
         if missing:
             raise IncompleteSignature("Query-string authentication requires " + ", ".join(missing))
@@ -216,23 +221,27 @@ def verify(
             raise InvalidSignature("The provided 'x-amz-content-sha256' header does not match")
         candidates = [declared or actual]
 
-    head = "\n".join((
-        request.method,
-        _canonical_uri(request.raw_path),
-        _canonical_query(request.query, claim.presigned),
-        _canonical_headers(request, claim.signed_headers),
-        ";".join(claim.signed_headers),
-    ))
+    head = "\n".join(
+        (
+            request.method,
+            _canonical_uri(request.raw_path),
+            _canonical_query(request.query, claim.presigned),
+            _canonical_headers(request, claim.signed_headers),
+            ";".join(claim.signed_headers),
+        )
+    )
     key = signing_key(secret, claim.date, claim.region, claim.service)
     scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
     for payload_hash in candidates:
         canonical = f"{head}\n{payload_hash}"
-        string_to_sign = "\n".join((
-            ALGORITHM,
-            claim.amz_date,
-            scope,
-            hashlib.sha256(canonical.encode()).hexdigest(),
-        ))
+        string_to_sign = "\n".join(
+            (
+                ALGORITHM,
+                claim.amz_date,
+                scope,
+                hashlib.sha256(canonical.encode()).hexdigest(),
+            )
+        )
         expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         if hmac.compare_digest(expected, claim.signature):
             return

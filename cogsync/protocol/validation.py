@@ -118,8 +118,10 @@ class Validator:
             return None
         self._count(shape, len(value), value, where)
         assert shape.member_shape is not None
-        return [self.check(shape.member_shape, v, f"{where}.{i + 1}.member") for i, v in
-                enumerate(value)]
+        return [
+            self.check(shape.member_shape, v, f"{where}.{i + 1}.member")
+            for i, v in enumerate(value)
+        ]
 
     def _map(self, shape: Shape, value: Any, where: str) -> dict[str, Any] | None:
         if not isinstance(value, dict):

@@ -206,7 +206,12 @@ class Tx:
         ).scalar_one()
 
     def create_dataset(
-        self, pool_id: str, identity_id: str, name: str, sync_count: int, now: float,
+        self,
+        pool_id: str,
+        identity_id: str,
+        name: str,
+        sync_count: int,
+        now: float,
         by: str | None,
     ) -> Dataset:
         values = dict(
@@ -336,8 +341,13 @@ class Tx:
             index_elements=["dataset_id", "key"],
             set_={
                 name: stmt.excluded[name]
-                for name in ("value", "sync_count", "last_modified_date", "last_modified_by",
-                             "device_last_modified_date")
+                for name in (
+                    "value",
+                    "sync_count",
+                    "last_modified_date",
+                    "last_modified_by",
+                    "device_last_modified_date",
+                )
             },
         )
         self.conn.execute(stmt, rows)

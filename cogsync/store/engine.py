@@ -58,8 +58,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, sqlite_synchronous)
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True,
-                         pool_recycle=1800)
+    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True, pool_recycle=1800)
 
 
 def migrate(engine: Engine) -> None:

@@ -185,8 +185,9 @@ class SyncService:
                 raise ResourceNotFound(f"Identity '{identity_id}' has no data in this pool")
         return IdentityUsage(pool_id, identity_id, count, storage, modified)
 
-    def describe_dataset(self, caller: Caller, pool_id: str, identity_id: str,
-                         name: str) -> Dataset:
+    def describe_dataset(
+        self, caller: Caller, pool_id: str, identity_id: str, name: str
+    ) -> Dataset:
         with self.store.read() as tx:
             self._pool(tx, caller, pool_id)
             dataset = tx.get_dataset(pool_id, identity_id, name)
@@ -195,7 +196,11 @@ class SyncService:
         return dataset
 
     def list_datasets(
-        self, caller: Caller, pool_id: str, identity_id: str, max_results: int | None,
+        self,
+        caller: Caller,
+        pool_id: str,
+        identity_id: str,
+        max_results: int | None,
         next_token: str | None,
     ) -> Page[Dataset]:
         limit = self._page_size(max_results, self.limits.datasets_page)
@@ -207,8 +212,7 @@ class SyncService:
         token = self.tokens.next_token(scope, found[limit - 1].name) if len(found) > limit else None
         return Page(found[:limit], token)
 
-    def delete_dataset(self, caller: Caller, pool_id: str, identity_id: str,
-                       name: str) -> Dataset:
+    def delete_dataset(self, caller: Caller, pool_id: str, identity_id: str, name: str) -> Dataset:
         with self.store.write() as tx:
             self._pool(tx, caller, pool_id)
             dataset = tx.get_dataset(pool_id, identity_id, name, for_update=True)
@@ -281,9 +285,7 @@ class SyncService:
             # stores it never skips a change made while it was paging.
             dataset_sync_count=upper,
             dataset_exists=dataset is not None,
-            deleted_after_requested_sync_count=(
-                deleted_at is not None and 0 < after <= deleted_at
-            ),
+            deleted_after_requested_sync_count=(deleted_at is not None and 0 < after <= deleted_at),
             last_modified_by=dataset.last_modified_by if dataset else None,
             merged_dataset_names=[],
             sync_session_token=session_token,

@@ -56,23 +56,27 @@ class TokenSealer:
         )
         token = self.seal(
             "session",
-            {"s": session.session_id, "p": pool_id, "i": identity_id, "d": dataset,
-             "e": session.expires_at},
+            {
+                "s": session.session_id,
+                "p": pool_id,
+                "i": identity_id,
+                "d": dataset,
+                "e": session.expires_at,
+            },
         )
         return session, token
 
-    def open_session(
-        self, token: str, pool_id: str, identity_id: str, dataset: str
-    ) -> SyncSession:
+    def open_session(self, token: str, pool_id: str, identity_id: str, dataset: str) -> SyncSession:
         """The session a token names; InvalidParameter if forged, expired or misapplied."""
         p = self.open("session", token, "SyncSessionToken")
         try:
-            session = SyncSession(str(p["s"]), str(p["p"]), str(p["i"]), str(p["d"]),
-                                  float(p["e"]))
+            session = SyncSession(str(p["s"]), str(p["p"]), str(p["i"]), str(p["d"]), float(p["e"]))
         except (KeyError, TypeError, ValueError):
             raise InvalidParameter("The SyncSessionToken is not valid") from None
         if (session.identity_pool_id, session.identity_id, session.dataset_name) != (
-            pool_id, identity_id, dataset,
+            pool_id,
+            identity_id,
+            dataset,
         ):
             raise InvalidParameter(
                 "The SyncSessionToken was issued for another identity or dataset"

@@ -89,6 +89,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("dataset_deletions", "records", "datasets", "identity_pools", "access_keys",
-                  "accounts"):
+    for table in (
+        "dataset_deletions",
+        "records",
+        "datasets",
+        "identity_pools",
+        "access_keys",
+        "accounts",
+    ):
         op.drop_table(table)
