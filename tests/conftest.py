@@ -1,0 +1,55 @@
+"""Fixtures: real cogsync servers on free ports, and boto3 clients for them.
+
+``server`` is one server shared by the whole run (tests keep apart by using fresh
+identity ids); ``make_server`` starts private servers for tests that restart, kill or
+configure one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import ServerProcess, new_identity_id
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("shared-server")).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    started: list[ServerProcess] = []
+
+    def make(*extra_args: str, env: dict[str, str] | None = None,
+             data_dir: Path | None = None) -> ServerProcess:
+        folder = data_dir or tmp_path / f"server{len(started)}"
+        proc = ServerProcess(folder, list(extra_args), env or {}).start()
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def sync(server: ServerProcess) -> Any:
+    """A boto3 cognito-sync client with the shared server's developer key."""
+    return server.client()
+
+
+@pytest.fixture(scope="session")
+def pool_id(server: ServerProcess) -> str:
+    return server.pool_id
+
+
+@pytest.fixture
+def identity_id() -> str:
+    return new_identity_id()
