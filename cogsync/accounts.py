@@ -27,6 +27,16 @@ def new_pool_id(region: str) -> str:
     return f"{region}:{uuid.uuid4()}"
 
 
+class UnknownAccount(ValueError):
+    pass
+
+
+def _check_account(store: Store, account_id: str) -> None:
+    with store.read() as tx:
+        if not tx.account_exists(account_id):
+            raise UnknownAccount(f"no account {account_id}")
+
+
 def default_account(store: Store) -> str | None:
     with store.read() as tx:
         return tx.first_account()
@@ -42,6 +52,8 @@ def create_account(store: Store, keyring: KeyRing) -> DeveloperKey:
 
 def create_key(store: Store, keyring: KeyRing, account_id: str | None = None) -> DeveloperKey:
     """A new key for ``account_id`` (default: the first account; created if none)."""
+    if account_id is not None:
+        _check_account(store, account_id)
     account_id = account_id or default_account(store)
     if account_id is None:
         return create_account(store, keyring)
@@ -52,6 +64,8 @@ def create_key(store: Store, keyring: KeyRing, account_id: str | None = None) ->
 def create_pool(
     store: Store, keyring: KeyRing, name: str, region: str, account_id: str | None = None
 ) -> str:
+    if account_id is not None:
+        _check_account(store, account_id)
     account_id = account_id or default_account(store)
     if account_id is None:
         account_id = create_account(store, keyring).account_id

@@ -9,7 +9,14 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from cogsync.accounts import Bootstrap, bootstrap, create_key, create_pool
+from cogsync.accounts import (
+    Bootstrap,
+    UnknownAccount,
+    bootstrap,
+    create_account,
+    create_key,
+    create_pool,
+)
 from cogsync.app import CogsyncApp, build_components
 from cogsync.config import Limits, Settings, env
 
@@ -118,10 +125,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    c = build_components(settings)
+    key = create_account(c.store, c.keyring)
+    out = {
+        "AccountId": key.account_id,
+        "AccessKeyId": key.access_key_id,
+        "SecretAccessKey": key.secret_access_key,
+    }
+    print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+    return 0
+
+
 def cmd_keys_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     c = build_components(settings)
-    key = create_key(c.store, c.keyring)
+    key = create_key(c.store, c.keyring, args.account)
     out = {"AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}
     if args.json:
         print(json.dumps(out))
@@ -136,7 +156,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 def cmd_pools_create(args: argparse.Namespace) -> int:
     settings = _settings(args)
     c = build_components(settings)
-    pool_id = create_pool(c.store, c.keyring, args.name, settings.region)
+    pool_id = create_pool(c.store, c.keyring, args.name, settings.region, args.account)
     if args.json:
         print(json.dumps({"IdentityPoolId": pool_id, "IdentityPoolName": args.name}))
     else:
@@ -164,12 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
+    accounts = sub.add_parser("accounts", help="accounts").add_subparsers(
+        dest="action", required=True
+    )
+    accounts_create = accounts.add_parser(
+        "create", help="create an account with its first developer key"
+    )
+    _common(accounts_create)
+    accounts_create.add_argument("--json", action="store_true")
+    accounts_create.set_defaults(func=cmd_accounts_create)
+
     keys = sub.add_parser("keys", help="developer keys").add_subparsers(
         dest="action", required=True
     )
     keys_create = keys.add_parser("create", help="create a developer key")
     _common(keys_create)
     keys_create.add_argument("--json", action="store_true")
+    keys_create.add_argument("--account", help="account id (default: the first account)")
     keys_create.set_defaults(func=cmd_keys_create)
 
     pools = sub.add_parser("pools", help="identity pools").add_subparsers(
@@ -179,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(pools_create)
     pools_create.add_argument("--name", required=True)
     pools_create.add_argument("--json", action="store_true")
+    pools_create.add_argument("--account", help="account id (default: the first account)")
     pools_create.set_defaults(func=cmd_pools_create)
     return parser
 
@@ -187,8 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except UnknownAccount as exc:
+        print(f"cogsync: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

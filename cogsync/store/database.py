@@ -95,6 +95,10 @@ class Tx:
     def create_account(self, account_id: str, now: float) -> None:
         self.conn.execute(insert(accounts).values(account_id=account_id, created_at=now))
 
+    def account_exists(self, account_id: str) -> bool:
+        query = select(accounts.c.account_id).where(accounts.c.account_id == account_id)
+        return self.conn.execute(query).first() is not None
+
     def first_account(self) -> str | None:
         return self.conn.execute(
             select(accounts.c.account_id).order_by(accounts.c.created_at).limit(1)
