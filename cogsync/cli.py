@@ -35,6 +35,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _port(args: argparse.Namespace, default: int) -> int:
+    """``--port 0`` is a real choice (any free port), so test for None, not falsiness."""
+    port = getattr(args, "port", None)
+    if port is not None:
+        return int(port)
+    return int(env("COGSYNC_PORT", str(default)) or default)
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings()
     limits = Limits(
@@ -47,7 +55,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return replace(
         base,
         host=getattr(args, "host", None) or env("COGSYNC_HOST", base.host) or base.host,
-        port=int(getattr(args, "port", None) or env("COGSYNC_PORT", str(base.port)) or 0),
+        port=_port(args, base.port),
         data_dir=Path(args.data_dir or env("COGSYNC_DATA_DIR", str(base.data_dir)) or "."),
         database_url=args.database or env("COGSYNC_DATABASE_URL"),
         region=args.region or env("COGSYNC_REGION", base.region) or base.region,
