@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from tests.server import ServerProcess, new_identity_id
+from tests.server import ServerProcess, backend, drop_test_schemas, new_identity_id
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if backend() == "postgresql":
+        drop_test_schemas()
+
+
+def pytest_report_header() -> str:
+    return f"cogsync test backend: {backend()}"
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import psycopg
 from botocore.config import Config
 
 REGION = "us-east-1"
@@ -22,6 +23,32 @@ _ENDPOINT = re.compile(r"Amazon Cognito Sync at (http://\S+)")
 _KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)")
 _SECRET = re.compile(r"AWS_SECRET_ACCESS_KEY=(\S+)")
 _POOL = re.compile(r"IdentityPoolId=(\S+)")
+
+
+POSTGRES_URL = os.environ.get("COGSYNC_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+SCHEMA_PREFIX = "cogsync_test_"
+
+
+def backend() -> str:
+    """``COGSYNC_TEST_BACKEND=postgresql`` runs every server of the suite on PostgreSQL."""
+    return os.environ.get("COGSYNC_TEST_BACKEND", "sqlite")
+
+
+def postgres_database_for(data_dir: Path) -> str:
+    """A schema of its own per data folder, so a restarted server finds its data again."""
+    schema = SCHEMA_PREFIX + uuid.uuid5(uuid.NAMESPACE_URL, str(data_dir.resolve())).hex[:16]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+def drop_test_schemas() -> None:
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA_PREFIX + "%",)
+        ).fetchall()
+        for (schema,) in rows:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def new_identity_id() -> str:
@@ -46,10 +73,17 @@ class ServerProcess:
     pool_id: str = ""
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
+    database: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.database is None and backend() == "postgresql":
+            self.database = postgres_database_for(self.data_dir)
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
         cmd = [sys.executable, "-m", "cogsync", "serve", "--port", "0",
                "--data-dir", str(self.data_dir), "--log-level", "warning", *self.extra_args]
+        if self.database:
+            cmd += ["--database", self.database]
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
@@ -93,11 +127,11 @@ class ServerProcess:
             config=Config(retries={"max_attempts": 1}, **config),
         )
 
-    def cli(self, *args: str, database: str | None = None) -> str:
+    def cli(self, *args: str) -> str:
         """Runs a ``cogsync`` admin command against this server's data folder."""
         cmd = [sys.executable, "-m", "cogsync", *args, "--data-dir", str(self.data_dir)]
-        if database:
-            cmd += ["--database", database]
+        if self.database:
+            cmd += ["--database", self.database]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
                                 env={**os.environ, **self.env})
         if result.returncode != 0:
