@@ -13,12 +13,24 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cogsync.store.prepared import Prepared
 from cogsync.store.schema import (
     access_keys,
     accounts,
@@ -29,51 +41,19 @@ from cogsync.store.schema import (
 )
 from cogsync.sync.models import Dataset, IdentityPool, Record
 
-
-def _dataset(row: Any) -> Dataset:
-    return Dataset(
-        dataset_id=row.dataset_id,
-        identity_pool_id=row.identity_pool_id,
-        identity_id=row.identity_id,
-        name=row.name,
-        sync_count=row.sync_count,
-        creation_date=row.creation_date,
-        last_modified_date=row.last_modified_date,
-        last_modified_by=row.last_modified_by,
-        data_storage=row.data_storage,
-        num_records=row.num_records,
-    )
-
-
-def _record(row: Any) -> Record:
-    return Record(
-        key=row.key,
-        value=row.value,
-        sync_count=row.sync_count,
-        last_modified_date=row.last_modified_date,
-        last_modified_by=row.last_modified_by,
-        device_last_modified_date=row.device_last_modified_date,
-    )
-
-
-def _pool(row: Any) -> IdentityPool:
-    return IdentityPool(
-        identity_pool_id=row.identity_pool_id,
-        account_id=row.account_id,
-        name=row.name,
-        created_at=row.created_at,
-        events=orjson.loads(row.events),
-        push_sync=orjson.loads(row.push_sync) if row.push_sync else None,
-        cognito_streams=orjson.loads(row.cognito_streams) if row.cognito_streams else None,
-        sync_sessions_count=row.sync_sessions_count,
-    )
-
-
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-_RECORD_COLUMNS = (
+DATASET_COLUMNS = (
+    datasets.c.dataset_id,
+    datasets.c.identity_pool_id,
+    datasets.c.identity_id,
+    datasets.c.name,
+    datasets.c.sync_count,
+    datasets.c.creation_date,
+    datasets.c.last_modified_date,
+    datasets.c.last_modified_by,
+    datasets.c.data_storage,
+    datasets.c.num_records,
+)
+RECORD_COLUMNS = (
     records.c.key,
     records.c.value,
     records.c.sync_count,
@@ -81,6 +61,254 @@ _RECORD_COLUMNS = (
     records.c.last_modified_by,
     records.c.device_last_modified_date,
 )
+POOL_COLUMNS = (
+    identity_pools.c.identity_pool_id,
+    identity_pools.c.account_id,
+    identity_pools.c.name,
+    identity_pools.c.created_at,
+    identity_pools.c.events,
+    identity_pools.c.push_sync,
+    identity_pools.c.cognito_streams,
+    identity_pools.c.sync_sessions_count,
+)
+RECORD_FIELDS = (
+    "value",
+    "sync_count",
+    "last_modified_date",
+    "last_modified_by",
+    "device_last_modified_date",
+)
+
+
+def _dataset(row: tuple[Any, ...]) -> Dataset:
+    return Dataset(*row)
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    return Record(*row)
+
+
+def _pool(row: tuple[Any, ...]) -> IdentityPool:
+    pool_id, account_id, name, created_at, events, push_sync, streams, sessions = row
+    return IdentityPool(
+        identity_pool_id=pool_id,
+        account_id=account_id,
+        name=name,
+        created_at=created_at,
+        events=orjson.loads(events),
+        push_sync=orjson.loads(push_sync) if push_sync else None,
+        cognito_streams=orjson.loads(streams) if streams else None,
+        sync_sessions_count=sessions,
+    )
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _insert(dialect: str, table: Any) -> Any:
+    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+
+
+def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...]) -> Any:
+    stmt = _insert(dialect, table)
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_={name: stmt.excluded[name] for name in columns}
+    )
+
+
+def _dataset_where(query: Any, table: Any = datasets) -> Any:
+    return query.where(
+        table.c.identity_pool_id == bindparam("pool"),
+        table.c.identity_id == bindparam("identity"),
+    )
+
+
+def _binds(*names: str) -> dict[str, Any]:
+    """``column=bindparam(column)`` for each name: an INSERT or UPDATE of named values."""
+    return {name: bindparam(name) for name in names}
+
+
+# --- the statements, written once -----------------------------------------------
+
+Q = Prepared
+INSERT_ACCOUNT = Q(
+    lambda d: insert(accounts).values(
+        account_id=bindparam("account_id"), created_at=bindparam("now")
+    )
+)
+ACCOUNT_EXISTS = Q(
+    lambda d: select(accounts.c.account_id).where(accounts.c.account_id == bindparam("account_id"))
+)
+FIRST_ACCOUNT = Q(lambda d: select(accounts.c.account_id).order_by(accounts.c.created_at).limit(1))
+INSERT_KEY = Q(
+    lambda d: insert(access_keys).values(
+        **_binds("access_key_id", "account_id", "secret_ciphertext", "enabled", "created_at")
+    )
+)
+GET_KEY = Q(
+    lambda d: select(access_keys.c.account_id, access_keys.c.secret_ciphertext).where(
+        access_keys.c.access_key_id == bindparam("key"), access_keys.c.enabled
+    )
+)
+INSERT_POOL = Q(
+    lambda d: insert(identity_pools).values(
+        **_binds(
+            "identity_pool_id",
+            "account_id",
+            "name",
+            "created_at",
+            "events",
+            "sync_sessions_count",
+        )
+    )
+)
+GET_POOL = Q(
+    lambda d: select(*POOL_COLUMNS).where(identity_pools.c.identity_pool_id == bindparam("pool"))
+)
+LIST_POOLS = Q(
+    lambda d: (
+        select(*POOL_COLUMNS)
+        .where(
+            identity_pools.c.account_id == bindparam("account"),
+            identity_pools.c.identity_pool_id > bindparam("after"),
+        )
+        .order_by(identity_pools.c.identity_pool_id)
+        .limit(bindparam("limit"))
+    )
+)
+ADD_SESSIONS = Q(
+    lambda d: (
+        update(identity_pools)
+        .where(identity_pools.c.identity_pool_id == bindparam("pool"))
+        .values(sync_sessions_count=identity_pools.c.sync_sessions_count + bindparam("n"))
+    )
+)
+POOL_STORAGE = Q(
+    lambda d: select(
+        func.coalesce(func.sum(datasets.c.data_storage), 0),
+        func.max(datasets.c.last_modified_date),
+    ).where(datasets.c.identity_pool_id == bindparam("pool"))
+)
+GET_DATASET = Q(
+    lambda d: _dataset_where(select(*DATASET_COLUMNS)).where(datasets.c.name == bindparam("name"))
+)
+GET_DATASET_FOR_UPDATE = Q(
+    lambda d: (
+        _dataset_where(select(*DATASET_COLUMNS))
+        .where(datasets.c.name == bindparam("name"))
+        .with_for_update()
+    )
+)
+COUNT_DATASETS = Q(lambda d: _dataset_where(select(func.count()).select_from(datasets)))
+INSERT_DATASET = Q(
+    lambda d: (
+        insert(datasets)
+        .values(
+            **_binds(
+                "identity_pool_id",
+                "identity_id",
+                "name",
+                "sync_count",
+                "creation_date",
+                "last_modified_date",
+                "last_modified_by",
+                "data_storage",
+                "num_records",
+            )
+        )
+        .returning(datasets.c.dataset_id)
+    )
+)
+SAVE_DATASET = Q(
+    lambda d: (
+        update(datasets)
+        .where(datasets.c.dataset_id == bindparam("id"))
+        .values(
+            **_binds(
+                "sync_count",
+                "last_modified_date",
+                "last_modified_by",
+                "data_storage",
+                "num_records",
+            )
+        )
+    )
+)
+LIST_DATASETS = Q(
+    lambda d: (
+        _dataset_where(select(*DATASET_COLUMNS))
+        .where(datasets.c.name > bindparam("after"))
+        .order_by(datasets.c.name)
+        .limit(bindparam("limit"))
+    )
+)
+IDENTITY_STORAGE = Q(
+    lambda d: _dataset_where(
+        select(
+            func.count(),
+            func.coalesce(func.sum(datasets.c.data_storage), 0),
+            func.max(datasets.c.last_modified_date),
+        )
+    )
+)
+DELETE_RECORDS = Q(lambda d: delete(records).where(records.c.dataset_id == bindparam("id")))
+DELETE_DATASET = Q(lambda d: delete(datasets).where(datasets.c.dataset_id == bindparam("id")))
+UPSERT_DELETION = Q(
+    lambda d: _upsert(
+        d,
+        dataset_deletions,
+        ["identity_pool_id", "identity_id", "name"],
+        ("deleted_sync_count", "deleted_at"),
+    ).values(
+        **_binds(
+            "identity_pool_id",
+            "identity_id",
+            "name",
+            "deleted_sync_count",
+            "deleted_at",
+        )
+    )
+)
+DELETED_SYNC_COUNT = Q(
+    lambda d: _dataset_where(
+        select(dataset_deletions.c.deleted_sync_count), dataset_deletions
+    ).where(dataset_deletions.c.name == bindparam("name"))
+)
+HAS_DELETIONS = Q(
+    lambda d: _dataset_where(select(dataset_deletions.c.name), dataset_deletions).limit(1)
+)
+UPSERT_RECORD = Q(
+    lambda d: _upsert(d, records, ["dataset_id", "key"], RECORD_FIELDS).values(
+        **_binds("dataset_id", "key", *RECORD_FIELDS)
+    )
+)
+LIST_RECORDS = Q(
+    lambda d: (
+        select(*RECORD_COLUMNS)
+        .where(
+            records.c.dataset_id == bindparam("id"),
+            records.c.sync_count > bindparam("after"),
+            records.c.sync_count <= bindparam("upto"),
+            tuple_(records.c.sync_count, records.c.key)
+            > tuple_(bindparam("cursor_count"), bindparam("cursor_key")),
+        )
+        .order_by(records.c.sync_count, records.c.key)
+        .limit(bindparam("limit"))
+    )
+)
+KEY_CHUNK = 100
+
+
+@cache
+def _records_by_keys(n: int) -> Prepared:
+    """SELECT of the records among n keys (one compiled statement per n)."""
+    return Q(
+        lambda d: select(*RECORD_COLUMNS).where(
+            records.c.dataset_id == bindparam("id"),
+            records.c.key.in_([bindparam(f"k{i}") for i in range(n)]),
+        )
+    )
 
 
 class Tx:
@@ -93,65 +321,51 @@ class Tx:
     # --- accounts and keys -------------------------------------------------------
 
     def create_account(self, account_id: str, now: float) -> None:
-        self.conn.execute(insert(accounts).values(account_id=account_id, created_at=now))
+        INSERT_ACCOUNT.run(self.conn, account_id=account_id, now=now)
 
     def account_exists(self, account_id: str) -> bool:
-        query = select(accounts.c.account_id).where(accounts.c.account_id == account_id)
-        return self.conn.execute(query).first() is not None
+        return ACCOUNT_EXISTS.first(self.conn, account_id=account_id) is not None
 
     def first_account(self) -> str | None:
-        return self.conn.execute(
-            select(accounts.c.account_id).order_by(accounts.c.created_at).limit(1)
-        ).scalar()
+        return FIRST_ACCOUNT.scalar(self.conn)
 
     def create_access_key(
         self, access_key_id: str, account_id: str, secret_ciphertext: bytes, now: float
     ) -> None:
-        self.conn.execute(
-            insert(access_keys).values(
-                access_key_id=access_key_id,
-                account_id=account_id,
-                secret_ciphertext=secret_ciphertext,
-                enabled=True,
-                created_at=now,
-            )
+        INSERT_KEY.run(
+            self.conn,
+            access_key_id=access_key_id,
+            account_id=account_id,
+            secret_ciphertext=secret_ciphertext,
+            enabled=True,
+            created_at=now,
         )
 
     def get_access_key(self, access_key_id: str) -> tuple[str, bytes] | None:
         """(account id, secret ciphertext) of an enabled key."""
-        row = self.conn.execute(
-            select(access_keys.c.account_id, access_keys.c.secret_ciphertext).where(
-                access_keys.c.access_key_id == access_key_id, access_keys.c.enabled
-            )
-        ).first()
-        return None if row is None else (row.account_id, row.secret_ciphertext)
+        row = GET_KEY.first(self.conn, key=access_key_id)
+        return None if row is None else (row[0], bytes(row[1]))
 
     # --- identity pools ---------------------------------------------------------
 
     def create_pool(self, pool_id: str, account_id: str, name: str, now: float) -> None:
-        self.conn.execute(
-            insert(identity_pools).values(
-                identity_pool_id=pool_id,
-                account_id=account_id,
-                name=name,
-                created_at=now,
-                events="{}",
-                sync_sessions_count=0,
-            )
+        INSERT_POOL.run(
+            self.conn,
+            identity_pool_id=pool_id,
+            account_id=account_id,
+            name=name,
+            created_at=now,
+            events="{}",
+            sync_sessions_count=0,
         )
 
     def get_pool(self, pool_id: str) -> IdentityPool | None:
-        row = self.conn.execute(
-            select(identity_pools).where(identity_pools.c.identity_pool_id == pool_id)
-        ).first()
+        row = GET_POOL.first(self.conn, pool=pool_id)
         return None if row is None else _pool(row)
 
     def list_pools(self, account_id: str, after: str | None, limit: int) -> list[IdentityPool]:
-        query = select(identity_pools).where(identity_pools.c.account_id == account_id)
-        if after is not None:
-            query = query.where(identity_pools.c.identity_pool_id > after)
-        query = query.order_by(identity_pools.c.identity_pool_id).limit(limit)
-        return [_pool(row) for row in self.conn.execute(query)]
+        rows = LIST_POOLS.rows(self.conn, account=account_id, after=after or "", limit=limit)
+        return [_pool(row) for row in rows]
 
     def update_pool(self, pool_id: str, **values: Any) -> None:
         """Sets events (dict), push_sync and cognito_streams (dict or None)."""
@@ -164,20 +378,12 @@ class Tx:
 
     def add_sync_sessions(self, counts: dict[str, int]) -> None:
         for pool_id, n in counts.items():
-            self.conn.execute(
-                update(identity_pools)
-                .where(identity_pools.c.identity_pool_id == pool_id)
-                .values(sync_sessions_count=identity_pools.c.sync_sessions_count + n)
-            )
+            ADD_SESSIONS.run(self.conn, pool=pool_id, n=n)
 
     def pool_storage(self, pool_id: str) -> tuple[int, float | None]:
         """(DataStorage, LastModifiedDate) summed over the pool's datasets."""
-        row = self.conn.execute(
-            select(
-                func.coalesce(func.sum(datasets.c.data_storage), 0),
-                func.max(datasets.c.last_modified_date),
-            ).where(datasets.c.identity_pool_id == pool_id)
-        ).one()
+        row = POOL_STORAGE.first(self.conn, pool=pool_id)
+        assert row is not None
         return int(row[0]), row[1]
 
     # --- datasets ---------------------------------------------------------------
@@ -192,22 +398,12 @@ class Tx:
     def get_dataset(
         self, pool_id: str, identity_id: str, name: str, *, for_update: bool = False
     ) -> Dataset | None:
-        query = select(datasets).where(
-            datasets.c.identity_pool_id == pool_id,
-            datasets.c.identity_id == identity_id,
-            datasets.c.name == name,
-        )
-        if for_update:
-            query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        statement = GET_DATASET_FOR_UPDATE if for_update else GET_DATASET
+        row = statement.first(self.conn, pool=pool_id, identity=identity_id, name=name)
         return None if row is None else _dataset(row)
 
     def count_datasets(self, pool_id: str, identity_id: str) -> int:
-        return self.conn.execute(
-            select(func.count()).where(
-                datasets.c.identity_pool_id == pool_id, datasets.c.identity_id == identity_id
-            )
-        ).scalar_one()
+        return int(COUNT_DATASETS.scalar(self.conn, pool=pool_id, identity=identity_id))
 
     def create_dataset(
         self,
@@ -229,132 +425,83 @@ class Tx:
             data_storage=0,
             num_records=0,
         )
-        dataset_id = self.conn.execute(
-            insert(datasets).values(**values).returning(datasets.c.dataset_id)
-        ).scalar_one()
+        dataset_id = INSERT_DATASET.scalar(self.conn, **values)
         return Dataset(dataset_id=dataset_id, **values)
 
     def save_dataset(self, dataset: Dataset) -> None:
-        self.conn.execute(
-            update(datasets)
-            .where(datasets.c.dataset_id == dataset.dataset_id)
-            .values(
-                sync_count=dataset.sync_count,
-                last_modified_date=dataset.last_modified_date,
-                last_modified_by=dataset.last_modified_by,
-                data_storage=dataset.data_storage,
-                num_records=dataset.num_records,
-            )
+        SAVE_DATASET.run(
+            self.conn,
+            id=dataset.dataset_id,
+            sync_count=dataset.sync_count,
+            last_modified_date=dataset.last_modified_date,
+            last_modified_by=dataset.last_modified_by,
+            data_storage=dataset.data_storage,
+            num_records=dataset.num_records,
         )
 
     def list_datasets(
         self, pool_id: str, identity_id: str, after: str | None, limit: int
     ) -> list[Dataset]:
-        query = select(datasets).where(
-            datasets.c.identity_pool_id == pool_id, datasets.c.identity_id == identity_id
+        rows = LIST_DATASETS.rows(
+            self.conn, pool=pool_id, identity=identity_id, after=after or "", limit=limit
         )
-        if after is not None:
-            query = query.where(datasets.c.name > after)
-        query = query.order_by(datasets.c.name).limit(limit)
-        return [_dataset(row) for row in self.conn.execute(query)]
+        return [_dataset(row) for row in rows]
 
     def identity_storage(self, pool_id: str, identity_id: str) -> tuple[int, int, float | None]:
         """(DatasetCount, DataStorage, LastModifiedDate) of one identity."""
-        row = self.conn.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(datasets.c.data_storage), 0),
-                func.max(datasets.c.last_modified_date),
-            ).where(datasets.c.identity_pool_id == pool_id, datasets.c.identity_id == identity_id)
-        ).one()
+        row = IDENTITY_STORAGE.first(self.conn, pool=pool_id, identity=identity_id)
+        assert row is not None
         return int(row[0]), int(row[1]), row[2]
 
     def delete_dataset(self, dataset: Dataset, now: float) -> None:
-        self.conn.execute(delete(records).where(records.c.dataset_id == dataset.dataset_id))
-        self.conn.execute(delete(datasets).where(datasets.c.dataset_id == dataset.dataset_id))
-        key = dict(
+        DELETE_RECORDS.run(self.conn, id=dataset.dataset_id)
+        DELETE_DATASET.run(self.conn, id=dataset.dataset_id)
+        UPSERT_DELETION.run(
+            self.conn,
             identity_pool_id=dataset.identity_pool_id,
             identity_id=dataset.identity_id,
             name=dataset.name,
-        )
-        values = dict(key, deleted_sync_count=dataset.sync_count, deleted_at=now)
-        stmt = self._insert(dataset_deletions).values(**values)
-        self.conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=list(key),
-                set_={"deleted_sync_count": values["deleted_sync_count"], "deleted_at": now},
-            )
+            deleted_sync_count=dataset.sync_count,
+            deleted_at=now,
         )
 
     def deleted_sync_count(self, pool_id: str, identity_id: str, name: str) -> int | None:
         """The sync count a dataset of this name had when it was last deleted."""
-        return self.conn.execute(
-            select(dataset_deletions.c.deleted_sync_count).where(
-                dataset_deletions.c.identity_pool_id == pool_id,
-                dataset_deletions.c.identity_id == identity_id,
-                dataset_deletions.c.name == name,
-            )
-        ).scalar()
+        return DELETED_SYNC_COUNT.scalar(self.conn, pool=pool_id, identity=identity_id, name=name)
 
     def has_deletions(self, pool_id: str, identity_id: str) -> bool:
-        return (
-            self.conn.execute(
-                select(dataset_deletions.c.name)
-                .where(
-                    dataset_deletions.c.identity_pool_id == pool_id,
-                    dataset_deletions.c.identity_id == identity_id,
-                )
-                .limit(1)
-            ).first()
-            is not None
-        )
+        return HAS_DELETIONS.first(self.conn, pool=pool_id, identity=identity_id) is not None
 
     # --- records ----------------------------------------------------------------
 
     def get_records(self, dataset_id: int, keys: Iterable[str]) -> dict[str, Record]:
         found: dict[str, Record] = {}
         key_list = list(keys)
-        for start in range(0, len(key_list), 500):
-            chunk = key_list[start : start + 500]
-            rows = self.conn.execute(
-                select(*_RECORD_COLUMNS).where(
-                    records.c.dataset_id == dataset_id, records.c.key.in_(chunk)
-                )
-            )
-            for row in rows:
-                found[row.key] = _record(row)
+        for start in range(0, len(key_list), KEY_CHUNK):
+            chunk = key_list[start : start + KEY_CHUNK]
+            params = {f"k{i}": key for i, key in enumerate(chunk)}
+            for row in _records_by_keys(len(chunk)).rows(self.conn, id=dataset_id, **params):
+                found[row[0]] = _record(row)
         return found
 
     def put_records(self, dataset_id: int, written: list[Record]) -> None:
         if not written:
             return
-        rows = [
-            {
-                "dataset_id": dataset_id,
-                "key": r.key,
-                "value": r.value,
-                "sync_count": r.sync_count,
-                "last_modified_date": r.last_modified_date,
-                "last_modified_by": r.last_modified_by,
-                "device_last_modified_date": r.device_last_modified_date,
-            }
-            for r in written
-        ]
-        stmt = self._insert(records)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["dataset_id", "key"],
-            set_={
-                name: stmt.excluded[name]
-                for name in (
-                    "value",
-                    "sync_count",
-                    "last_modified_date",
-                    "last_modified_by",
-                    "device_last_modified_date",
-                )
-            },
+        UPSERT_RECORD.run_many(
+            self.conn,
+            [
+                {
+                    "dataset_id": dataset_id,
+                    "key": r.key,
+                    "value": r.value,
+                    "sync_count": r.sync_count,
+                    "last_modified_date": r.last_modified_date,
+                    "last_modified_by": r.last_modified_by,
+                    "device_last_modified_date": r.device_last_modified_date,
+                }
+                for r in written
+            ],
         )
-        self.conn.execute(stmt, rows)
 
     def list_records(
         self,
@@ -365,25 +512,17 @@ class Tx:
         limit: int,
     ) -> list[Record]:
         """Records with after < SyncCount <= up_to, in (SyncCount, Key) order after cursor."""
-        query = select(*_RECORD_COLUMNS).where(
-            records.c.dataset_id == dataset_id,
-            records.c.sync_count > after_sync_count,
-            records.c.sync_count <= up_to_sync_count,
+        count, key = cursor if cursor is not None else (after_sync_count, "")
+        rows = LIST_RECORDS.rows(
+            self.conn,
+            id=dataset_id,
+            after=after_sync_count,
+            upto=up_to_sync_count,
+            cursor_count=count,
+            cursor_key=key,
+            limit=limit,
         )
-        if cursor is not None:
-            count, key = cursor
-            query = query.where(
-                or_(
-                    records.c.sync_count > count,
-                    and_(records.c.sync_count == count, records.c.key > key),
-                )
-            )
-        query = query.order_by(records.c.sync_count, records.c.key).limit(limit)
-        return [_record(row) for row in self.conn.execute(query)]
-
-    def _insert(self, table: Any) -> Any:
-        module = postgresql if self.dialect == "postgresql" else sqlite
-        return module.insert(table)
+        return [_record(row) for row in rows]
 
 
 class Store:
