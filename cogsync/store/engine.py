@@ -46,7 +46,9 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        cursor = conn.connection.cursor()  # the driver's own: no statement bookkeeping
+        cursor.execute(f"BEGIN {mode}")
+        cursor.close()
 
     return engine
 
