@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -55,6 +56,11 @@ identity_pools = Table(
     Column("push_sync", Text, nullable=True),  # JSON, the PushSync shape
     Column("cognito_streams", Text, nullable=True),  # JSON, the CognitoStreams shape
     Column("sync_sessions_count", BigInteger, nullable=False),
+    # Cognito Identity attributes of the pool (migration 0002).
+    Column("allow_unauthenticated", Boolean, nullable=False, server_default=false()),
+    Column("allow_classic_flow", Boolean, nullable=False, server_default=false()),
+    Column("developer_provider_name", String(128), nullable=True),
+    Column("identity_attributes", Text, nullable=False, server_default="{}"),  # JSON
     Index("ix_identity_pools_account", "account_id", "identity_pool_id"),
 )
 
@@ -71,6 +77,8 @@ datasets = Table(
     Column("last_modified_by", String(256), nullable=True),
     Column("data_storage", BigInteger, nullable=False),
     Column("num_records", BigInteger, nullable=False),
+    # Set on a dataset moved here by an identity merge: the name it was merged into.
+    Column("merged_into", String(128), nullable=True),
     UniqueConstraint("identity_pool_id", "identity_id", "name", name="uq_datasets_name"),
 )
 
@@ -104,4 +112,63 @@ dataset_deletions = Table(
     Column("deleted_sync_count", BigInteger, nullable=False),
     Column("deleted_at", Float, nullable=False),
     PrimaryKeyConstraint("identity_pool_id", "identity_id", "name", name="pk_dataset_deletions"),
+)
+
+# Cognito Identity: identities of a pool, and the logins linked to them.
+identities = Table(
+    "identities",
+    metadata,
+    Column("identity_id", String(55), primary_key=True),
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_modified_at", Float, nullable=False),
+    Index("ix_identities_pool", "identity_pool_id", "identity_id"),
+)
+
+identity_logins = Table(
+    "identity_logins",
+    metadata,
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("provider", String(128), nullable=False),
+    Column("subject", String(1024), nullable=False),
+    Column("identity_id", String(55), nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint("identity_pool_id", "provider", "subject", name="pk_identity_logins"),
+    Index("ix_identity_logins_identity", "identity_id"),
+)
+
+# Push sync: devices registered by identities, and their dataset subscriptions.
+devices = Table(
+    "devices",
+    metadata,
+    Column("device_id", String(64), primary_key=True),
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("identity_id", String(55), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("token", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_devices_identity", "identity_pool_id", "identity_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("identity_id", String(55), nullable=False),
+    Column("dataset_name", String(128), nullable=False),
+    Column("device_id", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    PrimaryKeyConstraint(
+        "identity_pool_id", "identity_id", "dataset_name", "device_id", name="pk_subscriptions"
+    ),
+)
+
+# Server-wide key material shared by all replicas (the JWT signing key, sealed).
+server_keys = Table(
+    "server_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
 )
