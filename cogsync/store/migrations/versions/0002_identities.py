@@ -27,9 +27,6 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("identity_attributes", sa.Text, nullable=False, server_default="{}")
         )
-        batch.create_index(
-            "uq_identity_pools_developer_provider", ["developer_provider_name"], unique=True
-        )
     with op.batch_alter_table("datasets") as batch:
         batch.add_column(sa.Column("merged_into", sa.String(128), nullable=True))
     op.create_table(
