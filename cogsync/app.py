@@ -20,15 +20,26 @@ from cogsync.auth.caller import Caller
 from cogsync.auth.credentials import KeyRing
 from cogsync.auth.policy import authorize
 from cogsync.auth.sigv4 import parse_signed_request, verify
+from cogsync.auth.temporary import CredentialIssuer
 from cogsync.config import Settings
 from cogsync.crypto import MasterKey
 from cogsync.errors import (
     InternalError,
     InvalidParameter,
+    NotAuthorized,
     ServiceError,
+    UnknownOperation,
     UnrecognizedClient,
 )
-from cogsync.protocol.model import SYNC_SERVICE, sync_model
+from cogsync.identity.openid import TokenSigner, load_providers
+from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
+from cogsync.identity.service import IdentityService
+from cogsync.protocol.model import (
+    IDENTITY_SERVICE,
+    SYNC_SERVICE,
+    identity_model,
+    sync_model,
+)
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.store.database import Store
@@ -40,7 +51,9 @@ from cogsync.sync.tokens import TokenSealer
 log = logging.getLogger("cogsync")
 
 SYNC_TARGET_PREFIX = "com.amazonaws.cognito.sync.model.AWSCognitoSyncService"
+IDENTITY_TARGET_PREFIX = "AWSCognitoIdentityService"
 HEALTH_PATH = "/_cogsync/health"
+JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
 T = TypeVar("T")
 
 Scope = dict[str, Any]
@@ -60,6 +73,9 @@ class Components:
     store: Store
     keyring: KeyRing
     service: SyncService
+    credentials: CredentialIssuer
+    signer: TokenSigner
+    identity: IdentityService
 
 
 def build_components(settings: Settings, *, run_migrations: bool = True) -> Components:
@@ -77,7 +93,17 @@ def build_components(settings: Settings, *, run_migrations: bool = True) -> Comp
     keyring = KeyRing(store, master.box("access-keys"))
     tokens = TokenSealer(master.box("tokens"), settings.limits.session_ttl_seconds)
     service = SyncService(store, tokens, settings.limits)
-    return Components(settings, store, keyring, service)
+    credentials = CredentialIssuer(master, settings.credentials_lifetime_seconds)
+    signer = TokenSigner(store, master.box("openid"), settings.openid_issuer)
+    identity = IdentityService(
+        store,
+        signer,
+        load_providers(settings.oidc_providers),
+        credentials,
+        tokens,
+        settings.region,
+    )
+    return Components(settings, store, keyring, service, credentials, signer, identity)
 
 
 class CogsyncApp:
@@ -86,6 +112,8 @@ class CogsyncApp:
         self.settings = components.settings
         self.model = sync_model()
         self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
+        self.identity_model = identity_model()
+        self.identity_router = Router(self.identity_model, (IDENTITY_TARGET_PREFIX,))
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cogsync-db")
         self.flush_interval = flush_interval
         self._flusher: asyncio.Task[None] | None = None
@@ -131,6 +159,10 @@ class CogsyncApp:
             request = await self._read_request(scope, receive)
             if request.raw_path == HEALTH_PATH:
                 response = HttpResponse(200, b'{"status":"ok"}')
+            elif request.raw_path in JWKS_PATHS and request.method == "GET":
+                response = render_result(self.c.signer.jwks)
+            elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
+                response = await self._dispatch_identity(request)
             else:
                 response = await self._dispatch(request)
         except BodyTooLarge:
@@ -146,7 +178,7 @@ class CogsyncApp:
             log.exception("unexpected error in request %s", request_id)
             response = render_error(InternalError("An internal error occurred"), self.model)
         headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
@@ -184,9 +216,39 @@ class CogsyncApp:
 
     # --- protocol -> auth -> service ----------------------------------------------
 
+    async def _dispatch_identity(self, request: HttpRequest) -> HttpResponse:
+        """Cognito Identity (JSON 1.1); its errors carry its own model's statuses."""
+        try:
+            route = self.identity_router.match(request)
+            operation = route.operation
+            handler = IDENTITY_HANDLERS.get(operation.name)
+            caller: Caller | None = None
+            if not operation.unsigned:
+                caller = await self._authenticate(request, IDENTITY_SERVICE)
+                if not caller.is_developer:
+                    raise NotAuthorized(
+                        f"{operation.name} can only be called with developer credentials"
+                    )
+            params = build_input(route, request)
+            if handler is None:
+                raise ServiceError(
+                    f"{operation.name} is not available in this version of cogsync",
+                    code="NotImplementedException",
+                    status=501,
+                )
+            result = await self._in_thread(handler, self.c.identity, caller, params)
+            response = render_result(result)
+        except UnknownOperation as error:
+            return render_error(error, self.identity_model)
+        except ServiceError as error:
+            return render_error(error, self.identity_model)
+        return HttpResponse(
+            response.status, response.body, content_type="application/x-amz-json-1.1"
+        )
+
     async def _dispatch(self, request: HttpRequest) -> HttpResponse:
         route = self.router.match(request)
-        caller = await self._authenticate(request)
+        caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)
         handler = HANDLERS.get(route.operation.name)
@@ -199,18 +261,21 @@ class CogsyncApp:
         result = await self._in_thread(handler, self.c.service, caller, params)
         return render_result(result)
 
-    async def _authenticate(self, request: HttpRequest) -> Caller:
-        if self.settings.open_mode:
+    async def _authenticate(self, request: HttpRequest, service: str) -> Caller:
+        if self.settings.open_mode and "authorization" not in request.headers:
             return await self._open_mode_caller()
         claim = parse_signed_request(request)
+        if claim.security_token is not None:
+            # Temporary identity credentials: everything needed is in the token.
+            identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
+            verify(request, claim, secret, region=self.settings.region, service=service)
+            return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._in_thread(self.c.keyring.lookup, claim.access_key_id)
         if key is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
-        verify(
-            request, claim, key.secret_access_key, region=self.settings.region, service=SYNC_SERVICE
-        )
+        verify(request, claim, key.secret_access_key, region=self.settings.region, service=service)
         return Caller(account_id=key.account_id)
 
     async def _open_mode_caller(self) -> Caller:

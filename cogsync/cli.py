@@ -66,6 +66,11 @@ def _settings(args: argparse.Namespace) -> Settings:
             or base.sqlite_synchronous
         ).upper(),
         open_mode=bool(getattr(args, "open", False)) or env("COGSYNC_OPEN") == "1",
+        credentials_lifetime_seconds=float(
+            env("COGSYNC_CREDENTIALS_LIFETIME", str(base.credentials_lifetime_seconds)) or 3600
+        ),
+        openid_issuer=env("COGSYNC_OPENID_ISSUER", base.openid_issuer) or base.openid_issuer,
+        oidc_providers=env("COGSYNC_OIDC_PROVIDERS"),
         limits=limits,
     )
 

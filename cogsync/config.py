@@ -31,6 +31,10 @@ class Settings:
     sqlite_synchronous: str = "NORMAL"
     open_mode: bool = False  # no authentication at all: for local tests only
     max_body_bytes: int = 4 * 1024 * 1024
+    # Cognito Identity
+    credentials_lifetime_seconds: float = 3600.0
+    openid_issuer: str = "https://cognito-identity.amazonaws.com"
+    oidc_providers: str | None = None  # JSON list, or a JSON file's path
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+import regex
 from botocore.loaders import Loader
 
 SYNC_SERVICE = "cognito-sync"
@@ -54,6 +55,7 @@ class Operation:
     input: Shape
     output: Shape | None
     errors: tuple[str, ...]
+    unsigned: bool = False  # the model's ``authtype: none`` (GetId, GetCredentialsForIdentity)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,15 @@ class ServiceModel:
     def error_status(self, code: str) -> int | None:
         shape = self.shapes.get(code)
         return shape.status if shape is not None else None
+
+
+def compile_pattern(text: str) -> re.Pattern[str]:
+    """Model patterns are Java regexes: ``\\w`` is ASCII there, and some use ``\\p{L}``
+    classes, which only the ``regex`` module knows."""
+    try:
+        return re.compile(text, re.ASCII)
+    except re.error:
+        return regex.compile(text)  # type: ignore[return-value]
 
 
 def _uri_to_regex(uri: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
@@ -96,7 +107,7 @@ def _build_shapes(raw: dict[str, Any]) -> dict[str, Shape]:
             required=frozenset(spec.get("required", ())),
             min=spec.get("min"),
             max=spec.get("max"),
-            pattern=re.compile(pattern_text, re.ASCII) if pattern_text else None,
+            pattern=compile_pattern(pattern_text) if pattern_text else None,
             pattern_text=pattern_text,
             enum=tuple(spec["enum"]) if "enum" in spec else None,
             status=spec.get("error", {}).get("httpStatusCode"),
@@ -138,6 +149,7 @@ def build_service_model(raw: dict[str, Any]) -> ServiceModel:
             input=shapes[spec["input"]["shape"]] if "input" in spec else empty,
             output=shapes[spec["output"]["shape"]] if "output" in spec else None,
             errors=tuple(e["shape"] for e in spec.get("errors", ())),
+            unsigned=spec.get("authtype") == "none",
         )
     return ServiceModel(
         name=raw["metadata"]["endpointPrefix"],
@@ -155,3 +167,11 @@ def load_service_model(service: str, api_version: str) -> ServiceModel:
 
 def sync_model() -> ServiceModel:
     return load_service_model(SYNC_SERVICE, SYNC_API_VERSION)
+
+
+IDENTITY_SERVICE = "cognito-identity"
+IDENTITY_API_VERSION = "2014-06-30"
+
+
+def identity_model() -> ServiceModel:
+    return load_service_model(IDENTITY_SERVICE, IDENTITY_API_VERSION)

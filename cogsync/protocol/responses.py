@@ -16,6 +16,7 @@ class HttpResponse:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
 
 
 def _drop_none(value: Any) -> Any:

@@ -49,6 +49,12 @@ class Validator:
                 return None
             if not -(2**63) <= value < 2**63:
                 self.fail(value, where, "Member must be a 64-bit integer")
+            if shape.min is not None and value < shape.min:
+                self.fail(
+                    value, where, f"Member must have value greater than or equal to {shape.min}"
+                )
+            if shape.max is not None and value > shape.max:
+                self.fail(value, where, f"Member must have value less than or equal to {shape.max}")
             return value
         if kind == "boolean":
             if not isinstance(value, bool):

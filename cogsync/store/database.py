@@ -36,10 +36,15 @@ from cogsync.store.schema import (
     accounts,
     dataset_deletions,
     datasets,
+    devices,
+    identities,
+    identity_logins,
     identity_pools,
     records,
+    server_keys,
+    subscriptions,
 )
-from cogsync.sync.models import Dataset, IdentityPool, Record
+from cogsync.sync.models import Dataset, Device, Identity, IdentityPool, Record
 
 DATASET_COLUMNS = (
     datasets.c.dataset_id,
@@ -70,6 +75,10 @@ POOL_COLUMNS = (
     identity_pools.c.push_sync,
     identity_pools.c.cognito_streams,
     identity_pools.c.sync_sessions_count,
+    identity_pools.c.allow_unauthenticated,
+    identity_pools.c.allow_classic_flow,
+    identity_pools.c.developer_provider_name,
+    identity_pools.c.identity_attributes,
 )
 RECORD_FIELDS = (
     "value",
@@ -89,7 +98,20 @@ def _record(row: tuple[Any, ...]) -> Record:
 
 
 def _pool(row: tuple[Any, ...]) -> IdentityPool:
-    pool_id, account_id, name, created_at, events, push_sync, streams, sessions = row
+    (
+        pool_id,
+        account_id,
+        name,
+        created_at,
+        events,
+        push_sync,
+        streams,
+        sessions,
+        unauthenticated,
+        classic,
+        developer_provider,
+        attributes,
+    ) = row
     return IdentityPool(
         identity_pool_id=pool_id,
         account_id=account_id,
@@ -99,6 +121,10 @@ def _pool(row: tuple[Any, ...]) -> IdentityPool:
         push_sync=orjson.loads(push_sync) if push_sync else None,
         cognito_streams=orjson.loads(streams) if streams else None,
         sync_sessions_count=sessions,
+        allow_unauthenticated=bool(unauthenticated),
+        allow_classic_flow=bool(classic),
+        developer_provider_name=developer_provider,
+        attributes=orjson.loads(attributes),
     )
 
 
@@ -297,6 +323,13 @@ LIST_RECORDS = Q(
         .limit(bindparam("limit"))
     )
 )
+MERGED_NAMES = Q(
+    lambda d: (
+        _dataset_where(select(datasets.c.name))
+        .where(datasets.c.merged_into == bindparam("name"))
+        .order_by(datasets.c.name)
+    )
+)
 KEY_CHUNK = 100
 
 
@@ -469,6 +502,11 @@ class Tx:
         """The sync count a dataset of this name had when it was last deleted."""
         return DELETED_SYNC_COUNT.scalar(self.conn, pool=pool_id, identity=identity_id, name=name)
 
+    def merged_names(self, pool_id: str, identity_id: str, name: str) -> list[str]:
+        """Datasets merged into this one from another identity, not yet cleaned up."""
+        rows = MERGED_NAMES.rows(self.conn, pool=pool_id, identity=identity_id, name=name)
+        return [row[0] for row in rows]
+
     def has_deletions(self, pool_id: str, identity_id: str) -> bool:
         return HAS_DELETIONS.first(self.conn, pool=pool_id, identity=identity_id) is not None
 
@@ -525,6 +563,286 @@ class Tx:
         return [_record(row) for row in rows]
 
 
+class IdentityTx(Tx):
+    """The Cognito Identity side: pools' identity attributes, identities, logins, devices.
+
+    These calls are rare next to the sync calls, so they use plain SQLAlchemy Core.
+    """
+
+    def _one(self, query: Any) -> Any:
+        return self.conn.execute(query).first()
+
+    # --- server keys ------------------------------------------------------------
+
+    def get_server_key(self, name: str) -> bytes | None:
+        row = self._one(select(server_keys.c.sealed).where(server_keys.c.name == name))
+        return None if row is None else bytes(row[0])
+
+    def put_server_key(self, name: str, sealed: bytes, now: float) -> bytes:
+        """Stores the key unless another replica stored one first; returns the stored one."""
+        stmt = _insert(self.dialect, server_keys).values(name=name, sealed=sealed, created_at=now)
+        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        stored = self.get_server_key(name)
+        assert stored is not None
+        return stored
+
+    # --- pools ------------------------------------------------------------------
+
+    def set_pool_identity(
+        self,
+        pool_id: str,
+        name: str,
+        allow_unauthenticated: bool,
+        allow_classic_flow: bool,
+        developer_provider_name: str | None,
+        attributes: dict[str, Any],
+    ) -> None:
+        self.conn.execute(
+            update(identity_pools)
+            .where(identity_pools.c.identity_pool_id == pool_id)
+            .values(
+                name=name,
+                allow_unauthenticated=allow_unauthenticated,
+                allow_classic_flow=allow_classic_flow,
+                developer_provider_name=developer_provider_name,
+                identity_attributes=orjson.dumps(attributes).decode(),
+            )
+        )
+
+    def delete_pool(self, pool_id: str) -> None:
+        dataset_ids = (
+            select(datasets.c.dataset_id)
+            .where(datasets.c.identity_pool_id == pool_id)
+            .scalar_subquery()
+        )
+        self.conn.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
+        for table in (
+            datasets,
+            dataset_deletions,
+            identities,
+            identity_logins,
+            devices,
+            subscriptions,
+        ):
+            self.conn.execute(delete(table).where(table.c.identity_pool_id == pool_id))
+        self.conn.execute(
+            delete(identity_pools).where(identity_pools.c.identity_pool_id == pool_id)
+        )
+
+    # --- identities -------------------------------------------------------------
+
+    def create_identity(self, identity_id: str, pool_id: str, now: float) -> None:
+        self.conn.execute(
+            insert(identities).values(
+                identity_id=identity_id,
+                identity_pool_id=pool_id,
+                created_at=now,
+                last_modified_at=now,
+            )
+        )
+
+    def get_identity(self, identity_id: str) -> Identity | None:
+        row = self._one(select(identities).where(identities.c.identity_id == identity_id))
+        if row is None:
+            return None
+        return Identity(
+            row.identity_id,
+            row.identity_pool_id,
+            row.created_at,
+            row.last_modified_at,
+            self.logins_of(identity_id),
+        )
+
+    def touch_identity(self, identity_id: str, now: float) -> None:
+        self.conn.execute(
+            update(identities)
+            .where(identities.c.identity_id == identity_id)
+            .values(last_modified_at=now)
+        )
+
+    def list_identities(self, pool_id: str, after: str | None, limit: int) -> list[Identity]:
+        query = select(identities.c.identity_id).where(identities.c.identity_pool_id == pool_id)
+        if after is not None:
+            query = query.where(identities.c.identity_id > after)
+        ids = self.conn.execute(query.order_by(identities.c.identity_id).limit(limit)).scalars()
+        found = [self.get_identity(identity_id) for identity_id in ids]
+        return [identity for identity in found if identity is not None]
+
+    def delete_identity(self, identity: Identity) -> None:
+        """The identity, its logins, devices, subscriptions and sync data."""
+        pool_id, identity_id = identity.identity_pool_id, identity.identity_id
+        dataset_ids = (
+            select(datasets.c.dataset_id)
+            .where(datasets.c.identity_pool_id == pool_id, datasets.c.identity_id == identity_id)
+            .scalar_subquery()
+        )
+        self.conn.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
+        for table in (datasets, dataset_deletions, devices, subscriptions):
+            self.conn.execute(
+                delete(table).where(
+                    table.c.identity_pool_id == pool_id, table.c.identity_id == identity_id
+                )
+            )
+        self.conn.execute(
+            delete(identity_logins).where(identity_logins.c.identity_id == identity_id)
+        )
+        self.conn.execute(delete(identities).where(identities.c.identity_id == identity_id))
+
+    # --- logins -----------------------------------------------------------------
+
+    def logins_of(self, identity_id: str) -> tuple[tuple[str, str], ...]:
+        rows = self.conn.execute(
+            select(identity_logins.c.provider, identity_logins.c.subject)
+            .where(identity_logins.c.identity_id == identity_id)
+            .order_by(identity_logins.c.provider, identity_logins.c.subject)
+        )
+        return tuple((row.provider, row.subject) for row in rows)
+
+    def find_login(self, pool_id: str, provider: str, subject: str) -> str | None:
+        row = self._one(
+            select(identity_logins.c.identity_id).where(
+                identity_logins.c.identity_pool_id == pool_id,
+                identity_logins.c.provider == provider,
+                identity_logins.c.subject == subject,
+            )
+        )
+        return None if row is None else row[0]
+
+    def add_login(
+        self, pool_id: str, provider: str, subject: str, identity_id: str, now: float
+    ) -> None:
+        self.conn.execute(
+            insert(identity_logins).values(
+                identity_pool_id=pool_id,
+                provider=provider,
+                subject=subject,
+                identity_id=identity_id,
+                created_at=now,
+            )
+        )
+
+    def remove_login(self, pool_id: str, provider: str, subject: str) -> None:
+        self.conn.execute(
+            delete(identity_logins).where(
+                identity_logins.c.identity_pool_id == pool_id,
+                identity_logins.c.provider == provider,
+                identity_logins.c.subject == subject,
+            )
+        )
+
+    def subjects_of(
+        self, identity_id: str, provider: str, after: str | None, limit: int
+    ) -> list[str]:
+        query = select(identity_logins.c.subject).where(
+            identity_logins.c.identity_id == identity_id, identity_logins.c.provider == provider
+        )
+        if after is not None:
+            query = query.where(identity_logins.c.subject > after)
+        return list(
+            self.conn.execute(query.order_by(identity_logins.c.subject).limit(limit)).scalars()
+        )
+
+    def move_logins(self, source_identity: str, target_identity: str) -> None:
+        self.conn.execute(
+            update(identity_logins)
+            .where(identity_logins.c.identity_id == source_identity)
+            .values(identity_id=target_identity)
+        )
+
+    # --- merges of sync data ----------------------------------------------------
+
+    def move_dataset(
+        self, dataset: Dataset, identity_id: str, name: str, merged_into: str | None
+    ) -> None:
+        self.conn.execute(
+            update(datasets)
+            .where(datasets.c.dataset_id == dataset.dataset_id)
+            .values(identity_id=identity_id, name=name, merged_into=merged_into)
+        )
+
+    # --- devices and subscriptions ----------------------------------------------
+
+    def find_device(
+        self, pool_id: str, identity_id: str, platform: str, token: str
+    ) -> Device | None:
+        row = self._one(
+            select(devices).where(
+                devices.c.identity_pool_id == pool_id,
+                devices.c.identity_id == identity_id,
+                devices.c.platform == platform,
+                devices.c.token == token,
+            )
+        )
+        return None if row is None else _device(row)
+
+    def get_device(self, device_id: str) -> Device | None:
+        row = self._one(select(devices).where(devices.c.device_id == device_id))
+        return None if row is None else _device(row)
+
+    def create_device(self, device: Device, now: float) -> None:
+        self.conn.execute(
+            insert(devices).values(
+                device_id=device.device_id,
+                identity_pool_id=device.identity_pool_id,
+                identity_id=device.identity_id,
+                platform=device.platform,
+                token=device.token,
+                enabled=device.enabled,
+                created_at=now,
+            )
+        )
+
+    def subscribe(
+        self, pool_id: str, identity_id: str, dataset: str, device_id: str, now: float
+    ) -> None:
+        stmt = _insert(self.dialect, subscriptions).values(
+            identity_pool_id=pool_id,
+            identity_id=identity_id,
+            dataset_name=dataset,
+            device_id=device_id,
+            created_at=now,
+        )
+        self.conn.execute(
+            stmt.on_conflict_do_nothing(
+                index_elements=["identity_pool_id", "identity_id", "dataset_name", "device_id"]
+            )
+        )
+
+    def unsubscribe(self, pool_id: str, identity_id: str, dataset: str, device_id: str) -> None:
+        self.conn.execute(
+            delete(subscriptions).where(
+                subscriptions.c.identity_pool_id == pool_id,
+                subscriptions.c.identity_id == identity_id,
+                subscriptions.c.dataset_name == dataset,
+                subscriptions.c.device_id == device_id,
+            )
+        )
+
+    def subscribers(self, pool_id: str, identity_id: str, dataset: str) -> list[str]:
+        return list(
+            self.conn.execute(
+                select(subscriptions.c.device_id)
+                .where(
+                    subscriptions.c.identity_pool_id == pool_id,
+                    subscriptions.c.identity_id == identity_id,
+                    subscriptions.c.dataset_name == dataset,
+                )
+                .order_by(subscriptions.c.device_id)
+            ).scalars()
+        )
+
+
+def _device(row: Any) -> Device:
+    return Device(
+        row.device_id,
+        row.identity_pool_id,
+        row.identity_id,
+        row.platform,
+        row.token,
+        bool(row.enabled),
+    )
+
+
 class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -532,19 +850,19 @@ class Store:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
+    def write(self) -> Iterator[IdentityTx]:
         """A read-write transaction; committed when the block ends without an error."""
         lock: AbstractContextManager[Any] = self._write_lock or nullcontext()
         with lock, self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                yield Tx(conn)
+                yield IdentityTx(conn)
 
     @contextmanager
-    def read(self) -> Iterator[Tx]:
+    def read(self) -> Iterator[IdentityTx]:
         """A read-only transaction: one consistent snapshot (WAL on SQLite)."""
         with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+            yield IdentityTx(conn)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -49,6 +49,30 @@ class IdentityPool:
     push_sync: dict[str, Any] | None = None
     cognito_streams: dict[str, Any] | None = None
     sync_sessions_count: int = 0
+    # Cognito Identity attributes
+    allow_unauthenticated: bool = False
+    allow_classic_flow: bool = False
+    developer_provider_name: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)  # the other IdentityPool members
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    identity_id: str
+    identity_pool_id: str
+    created_at: float
+    last_modified_at: float
+    logins: tuple[tuple[str, str], ...] = ()  # (provider, subject)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: str
+    identity_pool_id: str
+    identity_id: str
+    platform: str
+    token: str
+    enabled: bool
 
 
 @dataclass(frozen=True, slots=True)

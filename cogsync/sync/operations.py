@@ -170,7 +170,27 @@ def set_identity_pool_configuration(svc: SyncService, caller: Caller, p: Params)
     return _configuration(pool)
 
 
+def register_device(svc: SyncService, caller: Caller, p: Params) -> Result:
+    device_id = svc.register_device(
+        caller, p["IdentityPoolId"], p["IdentityId"], p["Platform"], p["Token"]
+    )
+    return {"DeviceId": device_id}
+
+
+def subscribe_to_dataset(svc: SyncService, caller: Caller, p: Params) -> Result:
+    svc.subscribe(caller, *_where(p), p["DeviceId"])
+    return {}
+
+
+def unsubscribe_from_dataset(svc: SyncService, caller: Caller, p: Params) -> Result:
+    svc.unsubscribe(caller, *_where(p), p["DeviceId"])
+    return {}
+
+
 HANDLERS: dict[str, Handler] = {
+    "RegisterDevice": register_device,
+    "SubscribeToDataset": subscribe_to_dataset,
+    "UnsubscribeFromDataset": unsubscribe_from_dataset,
     "UpdateRecords": update_records,
     "ListRecords": list_records,
     "DescribeDataset": describe_dataset,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from cogsync.auth.caller import Caller
 from cogsync.config import Limits
 from cogsync.errors import (
+    InvalidConfiguration,
     InvalidParameter,
     LimitExceeded,
     ResourceConflict,
@@ -23,6 +25,7 @@ from cogsync.errors import (
 from cogsync.store.database import Store, Tx
 from cogsync.sync.models import (
     Dataset,
+    Device,
     IdentityPool,
     IdentityUsage,
     Page,
@@ -252,6 +255,7 @@ class SyncService:
             self._pool(tx, caller, pool_id)
             dataset = tx.get_dataset(pool_id, identity_id, name)
             deleted_at = tx.deleted_sync_count(pool_id, identity_id, name)
+            merged = tx.merged_names(pool_id, identity_id, name) if dataset else []
             rows: list[Record] = []
             upper = 0
             if dataset is not None:
@@ -287,7 +291,7 @@ class SyncService:
             dataset_exists=dataset is not None,
             deleted_after_requested_sync_count=(deleted_at is not None and 0 < after <= deleted_at),
             last_modified_by=dataset.last_modified_by if dataset else None,
-            merged_dataset_names=[],
+            merged_dataset_names=merged,
             sync_session_token=session_token,
         )
 
@@ -385,6 +389,62 @@ class SyncService:
         # count an old client holds is <= the deletion point and is told to wipe.
         base = 0 if deleted_at is None else deleted_at + 1
         return tx.create_dataset(pool_id, identity_id, name, base, now, by)
+
+    # --- push sync: devices and subscriptions (identity credentials) -------------
+
+    @staticmethod
+    def _push_platforms(pool: IdentityPool) -> set[str]:
+        """Platforms with an SNS platform application in the pool's PushSync."""
+        arns = (pool.push_sync or {}).get("ApplicationArns") or ()
+        return {arn.split(":app/", 1)[1].split("/", 1)[0] for arn in arns if ":app/" in arn}
+
+    def register_device(
+        self, caller: Caller, pool_id: str, identity_id: str, platform: str, token: str
+    ) -> str:
+        """The device id for this identity's push token (the same one on a second call)."""
+        if not token:
+            raise InvalidParameter("Token must not be empty")
+        with self.store.write() as tx:
+            pool = self._pool(tx, caller, pool_id)
+            if platform not in self._push_platforms(pool):
+                raise InvalidConfiguration(
+                    f"The identity pool has no push sync configuration for {platform}"
+                )
+            found = tx.find_device(pool_id, identity_id, platform, token)
+            if found is not None:
+                return found.device_id
+            device = Device(str(uuid.uuid4()), pool_id, identity_id, platform, token, True)
+            tx.create_device(device, self.clock())
+            return device.device_id
+
+    def _subscription_check(
+        self, tx: Tx, caller: Caller, pool_id: str, identity_id: str, name: str, device_id: str
+    ) -> None:
+        pool = self._pool(tx, caller, pool_id)
+        if not self._push_platforms(pool):
+            raise InvalidConfiguration("The identity pool has no push sync configuration")
+        device = tx.get_device(device_id)
+        if device is None or (device.identity_pool_id, device.identity_id) != (
+            pool_id,
+            identity_id,
+        ):
+            raise ResourceNotFound(f"Device '{device_id}' not found")
+        if tx.get_dataset(pool_id, identity_id, name) is None:
+            raise ResourceNotFound(f"Dataset '{name}' not found")
+
+    def subscribe(
+        self, caller: Caller, pool_id: str, identity_id: str, name: str, device_id: str
+    ) -> None:
+        with self.store.write() as tx:
+            self._subscription_check(tx, caller, pool_id, identity_id, name, device_id)
+            tx.subscribe(pool_id, identity_id, name, device_id, self.clock())
+
+    def unsubscribe(
+        self, caller: Caller, pool_id: str, identity_id: str, name: str, device_id: str
+    ) -> None:
+        with self.store.write() as tx:
+            self._subscription_check(tx, caller, pool_id, identity_id, name, device_id)
+            tx.unsubscribe(pool_id, identity_id, name, device_id)
 
     # --- helpers ----------------------------------------------------------------
 
