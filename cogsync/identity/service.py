@@ -21,7 +21,7 @@ from cogsync.errors import (
     ServiceError,
 )
 from cogsync.identity.openid import COGNITO_PROVIDER, OpenIdProvider, TokenSigner
-from cogsync.store.database import IdentityTx, Store
+from cogsync.store.database import Store, Tx
 from cogsync.sync.merges import merge_sync_data
 from cogsync.sync.models import Identity, IdentityPool, Page
 from cogsync.sync.tokens import TokenSealer
@@ -72,7 +72,7 @@ class IdentityService:
 
     # --- pools (developer credentials) ------------------------------------------
 
-    def _own_pool(self, tx: IdentityTx, caller: Caller, pool_id: str) -> IdentityPool:
+    def _own_pool(self, tx: Tx, caller: Caller, pool_id: str) -> IdentityPool:
         pool = tx.get_pool(pool_id)
         if pool is None or pool.account_id != caller.account_id:
             raise ResourceNotFound(f"IdentityPool '{pool_id}' not found.")
@@ -100,7 +100,7 @@ class IdentityService:
         return pool
 
     def _write_attributes(
-        self, tx: IdentityTx, pool_id: str, p: dict[str, Any], current: IdentityPool | None
+        self, tx: Tx, pool_id: str, p: dict[str, Any], current: IdentityPool | None
     ) -> None:
         developer = p.get("DeveloperProviderName")
         if (
@@ -171,7 +171,7 @@ class IdentityService:
             verified.append(Login(provider, str(claims["sub"])))
         return verified
 
-    def _pool_of_identity(self, tx: IdentityTx, identity_id: str) -> tuple[Identity, IdentityPool]:
+    def _pool_of_identity(self, tx: Tx, identity_id: str) -> tuple[Identity, IdentityPool]:
         identity = tx.get_identity(identity_id)
         pool = tx.get_pool(identity.identity_pool_id) if identity else None
         if identity is None or pool is None:
@@ -179,7 +179,7 @@ class IdentityService:
         return identity, pool
 
     def _link(
-        self, tx: IdentityTx, pool: IdentityPool, target: str, logins: list[Login], now: float
+        self, tx: Tx, pool: IdentityPool, target: str, logins: list[Login], now: float
     ) -> str:
         """Links the logins to ``target``, merging identities that already hold one."""
         for login in logins:
@@ -193,15 +193,13 @@ class IdentityService:
         tx.touch_identity(target, now)
         return target
 
-    def _new_identity(self, tx: IdentityTx, pool: IdentityPool, now: float) -> str:
+    def _new_identity(self, tx: Tx, pool: IdentityPool, now: float) -> str:
         region = pool.identity_pool_id.split(":", 1)[0]
         identity_id = f"{region}:{uuid.uuid4()}"
         tx.create_identity(identity_id, pool.identity_pool_id, now)
         return identity_id
 
-    def _merge(
-        self, tx: IdentityTx, pool: IdentityPool, source: str, target: str, now: float
-    ) -> None:
+    def _merge(self, tx: Tx, pool: IdentityPool, source: str, target: str, now: float) -> None:
         """Identity ``source`` becomes part of ``target``: logins and sync data move."""
         source_identity = tx.get_identity(source)
         if source_identity is None:  # a token for a deleted identity
@@ -212,7 +210,7 @@ class IdentityService:
 
     # --- identities (unsigned calls) --------------------------------------------
 
-    def _public_pool(self, tx: IdentityTx, pool_id: str) -> IdentityPool:
+    def _public_pool(self, tx: Tx, pool_id: str) -> IdentityPool:
         pool = tx.get_pool(pool_id)
         if pool is None:
             raise ResourceNotFound(f"IdentityPool '{pool_id}' not found.")
@@ -241,7 +239,7 @@ class IdentityService:
             return self._link(tx, pool, target, verified, now)
 
     def _authorize_identity(
-        self, tx: IdentityTx, identity_id: str, logins: dict[str, str]
+        self, tx: Tx, identity_id: str, logins: dict[str, str]
     ) -> tuple[IdentityPool, list[str]]:
         """Checks that the caller may act as the identity; returns its pool and amr."""
         identity, pool = self._pool_of_identity(tx, identity_id)

@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    Connection,
     Engine,
     bindparam,
     delete,
@@ -30,7 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from cogsync.store.prepared import Prepared
+from cogsync.store.outbox import OutboxQueries
+from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
     access_keys,
     accounts,
@@ -344,12 +344,8 @@ def _records_by_keys(n: int) -> Prepared:
     )
 
 
-class Tx:
-    """One open transaction. Every method is a single statement or a small batch."""
-
-    def __init__(self, conn: Connection):
-        self.conn = conn
-        self.dialect = conn.dialect.name
+class SyncQueries(Queries):
+    """Accounts, keys, pools, datasets and records: the sync hot path."""
 
     # --- accounts and keys -------------------------------------------------------
 
@@ -563,7 +559,7 @@ class Tx:
         return [_record(row) for row in rows]
 
 
-class IdentityTx(Tx):
+class IdentityQueries(Queries):
     """The Cognito Identity side: pools' identity attributes, identities, logins, devices.
 
     These calls are rare next to the sync calls, so they use plain SQLAlchemy Core.
@@ -843,6 +839,10 @@ def _device(row: Any) -> Device:
     )
 
 
+class Tx(SyncQueries, IdentityQueries, OutboxQueries):
+    """One open transaction. Every method is a single statement or a small batch."""
+
+
 class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -850,19 +850,19 @@ class Store:
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
-    def write(self) -> Iterator[IdentityTx]:
+    def write(self) -> Iterator[Tx]:
         """A read-write transaction; committed when the block ends without an error."""
         lock: AbstractContextManager[Any] = self._write_lock or nullcontext()
         with lock, self.engine.connect() as conn:
             conn.execution_options(sqlite_begin="IMMEDIATE")
             with conn.begin():
-                yield IdentityTx(conn)
+                yield Tx(conn)
 
     @contextmanager
-    def read(self) -> Iterator[IdentityTx]:
+    def read(self) -> Iterator[Tx]:
         """A read-only transaction: one consistent snapshot (WAL on SQLite)."""
         with self.engine.connect() as conn, conn.begin():
-            yield IdentityTx(conn)
+            yield Tx(conn)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -17,6 +17,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 
+class Queries:
+    """Base of the query mixins: one open transaction on one connection."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+
 class _Compiled(NamedTuple):
     sql: str
     order: tuple[str, ...] | None  # parameter order for positional drivers

@@ -148,6 +148,7 @@ devices = Table(
     Column("token", Text, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
+    Column("endpoint_arn", String(1024), nullable=True),  # SNS platform endpoint (0003)
     Index("ix_devices_identity", "identity_pool_id", "identity_id"),
 )
 
@@ -171,4 +172,44 @@ server_keys = Table(
     Column("name", String(64), primary_key=True),
     Column("sealed", LargeBinary, nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# The transactional outbox: side effects written with the data change that causes them,
+# delivered at least once by a dispatcher (migration 0003).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # "stream" or "push"
+    Column("destination", String(256), nullable=False),  # stream name, or device id
+    Column("ordering_key", String(256), nullable=False),  # pool/identity/dataset
+    Column("payload", Text, nullable=False),  # JSON
+    Column("created_at", Float, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, done, dead
+    Column("last_error", Text, nullable=True),
+    Index("ix_outbox_pending", "status", "id"),
+)
+
+bulk_publish_jobs = Table(
+    "bulk_publish_jobs",
+    metadata,
+    Column("identity_pool_id", String(55), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("completed_at", Float, nullable=True),
+    Column("failure_message", Text, nullable=True),
+    Column("published", BigInteger, nullable=False),
+    Column("owner", String(64), nullable=True),  # the process running it
+    Column("heartbeat_at", Float, nullable=True),
+)
+
+# Leases: which process runs a singleton job (the outbox dispatcher), renewed while alive.
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False),
+    Column("expires_at", Float, nullable=False),
 )

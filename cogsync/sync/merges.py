@@ -9,7 +9,7 @@ clients can merge its records and then delete it, as they do with AWS.
 
 from __future__ import annotations
 
-from cogsync.store.database import IdentityTx
+from cogsync.store.database import Tx
 
 MAX_NAME = 128
 _ALL = 1_000_000
@@ -20,7 +20,7 @@ def merged_name(name: str, source_identity: str, attempt: int = 0) -> str:
     return name[: MAX_NAME - len(suffix)] + suffix
 
 
-def merge_sync_data(tx: IdentityTx, pool_id: str, source: str, target: str) -> None:
+def merge_sync_data(tx: Tx, pool_id: str, source: str, target: str) -> None:
     for dataset in tx.list_datasets(pool_id, source, None, _ALL):
         if tx.get_dataset(pool_id, target, dataset.name) is None:
             tx.move_dataset(dataset, target, dataset.name, merged_into=None)
