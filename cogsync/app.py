@@ -34,6 +34,9 @@ from cogsync.errors import (
 from cogsync.identity.openid import TokenSigner, load_providers
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.service import IdentityService
+from cogsync.integrations.dispatcher import Dispatcher
+from cogsync.integrations.push import open_push
+from cogsync.integrations.streams import open_streams
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
     SYNC_SERVICE,
@@ -117,6 +120,30 @@ class CogsyncApp:
         self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="cogsync-db")
         self.flush_interval = flush_interval
         self._flusher: asyncio.Task[None] | None = None
+        settings = self.settings
+        store = components.store
+        endpoints = (self._device_endpoint, self._set_device_endpoint)
+        self.dispatcher = Dispatcher(
+            store,
+            open_streams(settings.resolved_streams_url, settings.region),
+            [
+                open_push(url, settings.region, endpoints, settings.push_webhook_secret)
+                for url in settings.push_urls
+            ],
+            self.executor,
+        )
+        self._dispatching: asyncio.Task[None] | None = None
+        components.service.listeners.append(
+            lambda change: self.dispatcher.wake() if change.outbox_entries else None
+        )
+
+    def _device_endpoint(self, device_id: str) -> str | None:
+        with self.c.store.read() as tx:
+            return tx.device_endpoint(device_id)
+
+    def _set_device_endpoint(self, device_id: str, endpoint_arn: str | None) -> None:
+        with self.c.store.write() as tx:
+            tx.set_device_endpoint(device_id, endpoint_arn)
         self._open_caller: Caller | None = None
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
@@ -135,10 +162,14 @@ class CogsyncApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._flusher = asyncio.create_task(self._flush_forever())
+                self._dispatching = asyncio.create_task(self.dispatcher.run())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._flusher is not None:
-                    self._flusher.cancel()
+                for task in (self._flusher, self._dispatching):
+                    if task is not None:
+                        task.cancel()
+                await self.dispatcher.stop()
+                await self.dispatcher.streams.close()
                 await self._in_thread(self.c.service.sessions.flush, self.c.store)
                 self.executor.shutdown(wait=True)
                 self.c.store.close()

@@ -71,6 +71,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         ),
         openid_issuer=env("COGSYNC_OPENID_ISSUER", base.openid_issuer) or base.openid_issuer,
         oidc_providers=env("COGSYNC_OIDC_PROVIDERS"),
+        streams_url=getattr(args, "streams", None) or env("COGSYNC_STREAMS_URL"),
+        push_urls=tuple(
+            getattr(args, "push", None)
+            or [u for u in (env("COGSYNC_PUSH_URLS") or "").split(",") if u]
+        ),
+        push_webhook_secret=env("COGSYNC_PUSH_WEBHOOK_SECRET"),
+        lambda_endpoint=getattr(args, "lambda_endpoint", None) or env("COGSYNC_LAMBDA_ENDPOINT"),
         limits=limits,
     )
 
@@ -192,6 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--open", action="store_true", help="accept unsigned requests (local testing only)"
+    )
+    serve.add_argument(
+        "--streams",
+        help="Cognito Streams backend URL: file://DIR (default "
+        "<data-dir>/streams), redis://, nats://, kinesis://HOST:PORT",
+    )
+    serve.add_argument(
+        "--push",
+        action="append",
+        help="push sync channel (repeatable): sns://HOST:PORT or an http(s):// webhook",
+    )
+    serve.add_argument(
+        "--lambda-endpoint",
+        help="Lambda Invoke API endpoint for Sync Trigger (default: AWS Lambda)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")

@@ -35,11 +35,21 @@ class Settings:
     credentials_lifetime_seconds: float = 3600.0
     openid_issuer: str = "https://cognito-identity.amazonaws.com"
     oidc_providers: str | None = None  # JSON list, or a JSON file's path
+    # Integrations
+    streams_url: str | None = None  # default: file://<data_dir>/streams
+    push_urls: tuple[str, ...] = ()
+    push_webhook_secret: str | None = None
+    lambda_endpoint: str | None = None  # default: AWS Lambda of the region
+    lambda_timeout_seconds: float = 5.0
     limits: Limits = field(default_factory=Limits)
 
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'cogsync.db').resolve()}"
+
+    @property
+    def resolved_streams_url(self) -> str:
+        return self.streams_url or f"file://{(self.data_dir / 'streams').resolve()}"
 
     @property
     def key_file(self) -> Path:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cogsync.auth.caller import Caller
@@ -22,7 +23,9 @@ from cogsync.errors import (
     ResourceConflict,
     ResourceNotFound,
 )
+from cogsync.integrations.events import push_message, stream_record
 from cogsync.store.database import Store, Tx
+from cogsync.store.outbox import NewEntry
 from cogsync.sync.models import (
     Dataset,
     Device,
@@ -37,6 +40,7 @@ from cogsync.sync.models import (
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"
+ChangeListener = Callable[["Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
 
 
@@ -74,6 +78,18 @@ class SessionCounter:
             raise
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change of a dataset, told to listeners (dispatcher, live channel)."""
+
+    identity_pool_id: str
+    identity_id: str
+    dataset: str
+    sync_count: int
+    device_id: str | None
+    outbox_entries: int
+
+
 class SyncService:
     def __init__(
         self,
@@ -87,6 +103,60 @@ class SyncService:
         self.limits = limits
         self.clock = clock
         self.sessions = SessionCounter()
+        self.listeners: list[ChangeListener] = []
+
+    def _tell(self, change: Change) -> None:
+        for listener in self.listeners:
+            listener(change)
+
+    def _side_effects(
+        self,
+        tx: Tx,
+        pool: IdentityPool,
+        dataset: Dataset,
+        written: list[Record],
+        device_id: str | None,
+        operation: str = "replace",
+    ) -> list[NewEntry]:
+        """The outbox entries of one change, written in the change's own transaction."""
+        key = f"{dataset.identity_pool_id}/{dataset.identity_id}/{dataset.name}"
+        entries: list[NewEntry] = []
+        streams = pool.cognito_streams or {}
+        if streams.get("StreamingStatus") == "ENABLED" and streams.get("StreamName"):
+            record = stream_record(
+                dataset.identity_pool_id,
+                dataset.identity_id,
+                dataset.name,
+                dataset.sync_count,
+                dataset.last_modified_date,
+                written,
+                operation,
+            )
+            entries.append(NewEntry("stream", streams["StreamName"], key, record))
+        if self._push_platforms(pool):
+            message = push_message(
+                dataset.identity_pool_id, dataset.identity_id, dataset.name, dataset.sync_count
+            )
+            for device in tx.push_targets(
+                dataset.identity_pool_id, dataset.identity_id, dataset.name
+            ):
+                if device.device_id == device_id:
+                    continue  # the writer knows already
+                entries.append(
+                    NewEntry(
+                        "push",
+                        device.device_id,
+                        key,
+                        {
+                            "message": message,
+                            "platform": device.platform,
+                            "token": device.token,
+                            "applicationArns": (pool.push_sync or {}).get("ApplicationArns") or [],
+                        },
+                    )
+                )
+        tx.add_outbox(entries, dataset.last_modified_date)
+        return entries
 
     # --- pools ------------------------------------------------------------------
 
@@ -217,11 +287,15 @@ class SyncService:
 
     def delete_dataset(self, caller: Caller, pool_id: str, identity_id: str, name: str) -> Dataset:
         with self.store.write() as tx:
-            self._pool(tx, caller, pool_id)
+            pool = self._pool(tx, caller, pool_id)
             dataset = tx.get_dataset(pool_id, identity_id, name, for_update=True)
             if dataset is None:
                 raise ResourceNotFound(f"Dataset '{name}' not found")
-            tx.delete_dataset(dataset, self.clock())
+            now = self.clock()
+            tx.delete_dataset(dataset, now)
+            gone = replace(dataset, last_modified_date=now)
+            entries = self._side_effects(tx, pool, gone, [], None, operation="remove")
+        self._tell(Change(pool_id, identity_id, name, dataset.sync_count, None, len(entries)))
         return dataset
 
     # --- records ----------------------------------------------------------------
@@ -319,7 +393,7 @@ class SyncService:
         by = device_id or caller.principal
 
         with self.store.write() as tx:
-            self._pool(tx, caller, pool_id)
+            pool = self._pool(tx, caller, pool_id)
             now = self.clock()
             dataset = tx.get_dataset(pool_id, identity_id, name, for_update=True)
             if dataset is None:
@@ -370,6 +444,8 @@ class SyncService:
             dataset.data_storage = storage
             dataset.num_records = live
             tx.save_dataset(dataset)
+            entries = self._side_effects(tx, pool, dataset, written, device_id)
+        self._tell(Change(pool_id, identity_id, name, new_count, device_id, len(entries)))
         return written
 
     def _create_dataset(
