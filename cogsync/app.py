@@ -34,6 +34,7 @@ from cogsync.errors import (
 from cogsync.identity.openid import TokenSigner, load_providers
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.service import IdentityService
+from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.push import open_push
 from cogsync.integrations.streams import open_streams
@@ -131,8 +132,14 @@ class CogsyncApp:
                 for url in settings.push_urls
             ],
             self.executor,
+            max_attempts=settings.outbox_max_attempts,
+            base_backoff=settings.outbox_backoff_seconds,
         )
         self._dispatching: asyncio.Task[None] | None = None
+        self.bulk_publisher = BulkPublisher(
+            store, self.executor, stale_after=settings.job_stale_seconds
+        )
+        self._publishing: asyncio.Task[None] | None = None
         components.service.listeners.append(
             lambda change: self.dispatcher.wake() if change.outbox_entries else None
         )
@@ -163,9 +170,10 @@ class CogsyncApp:
             if message["type"] == "lifespan.startup":
                 self._flusher = asyncio.create_task(self._flush_forever())
                 self._dispatching = asyncio.create_task(self.dispatcher.run())
+                self._publishing = asyncio.create_task(self.bulk_publisher.run())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self._flusher, self._dispatching):
+                for task in (self._flusher, self._dispatching, self._publishing):
                     if task is not None:
                         task.cancel()
                 await self.dispatcher.stop()

@@ -41,6 +41,9 @@ class Settings:
     push_webhook_secret: str | None = None
     lambda_endpoint: str | None = None  # default: AWS Lambda of the region
     lambda_timeout_seconds: float = 5.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 0.5  # first retry; doubles up to a minute
+    job_stale_seconds: float = 15.0  # a bulk publish runner silent this long is replaced
     limits: Limits = field(default_factory=Limits)
 
     @property

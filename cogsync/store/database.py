@@ -498,6 +498,24 @@ class SyncQueries(Queries):
         """The sync count a dataset of this name had when it was last deleted."""
         return DELETED_SYNC_COUNT.scalar(self.conn, pool=pool_id, identity=identity_id, name=name)
 
+    def pool_datasets(self, pool_id: str, after_id: int, limit: int) -> list[Dataset]:
+        """The pool's datasets in creation order, after a dataset id (bulk publish)."""
+        rows = self.conn.execute(
+            select(*DATASET_COLUMNS)
+            .where(datasets.c.identity_pool_id == pool_id, datasets.c.dataset_id > after_id)
+            .order_by(datasets.c.dataset_id)
+            .limit(limit)
+        )
+        return [_dataset(tuple(row)) for row in rows]
+
+    def live_records(self, dataset_id: int) -> list[Record]:
+        rows = self.conn.execute(
+            select(*RECORD_COLUMNS)
+            .where(records.c.dataset_id == dataset_id, records.c.value.is_not(None))
+            .order_by(records.c.key)
+        )
+        return [_record(tuple(row)) for row in rows]
+
     def merged_names(self, pool_id: str, identity_id: str, name: str) -> list[str]:
         """Datasets merged into this one from another identity, not yet cleaned up."""
         rows = MERGED_NAMES.rows(self.conn, pool=pool_id, identity=identity_id, name=name)

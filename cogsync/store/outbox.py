@@ -47,6 +47,8 @@ class BulkPublishJob:
     published: int
     owner: str | None
     heartbeat_at: float | None
+    cursor: int = 0
+    last_entry: int | None = None
 
 
 def _entry(row: Any) -> OutboxEntry:
@@ -67,9 +69,10 @@ def _entry(row: Any) -> OutboxEntry:
 class OutboxQueries(Queries):
     # --- the outbox -------------------------------------------------------------
 
-    def add_outbox(self, entries: list[NewEntry], now: float) -> None:
+    def add_outbox(self, entries: list[NewEntry], now: float) -> int | None:
+        """Adds the entries; returns the id of the last one (None if none)."""
         if not entries:
-            return
+            return None
         self.conn.execute(
             insert(outbox),
             [
@@ -87,6 +90,18 @@ class OutboxQueries(Queries):
                 for e in entries
             ],
         )
+        return self.conn.execute(select(func.max(outbox.c.id))).scalar()
+
+    def outbox_state(self, ordering_prefix: str, up_to_id: int) -> tuple[int, str | None]:
+        """(pending entries, an error of a dead one) among this prefix's entries <= id."""
+        where = (outbox.c.id <= up_to_id, outbox.c.ordering_key.startswith(ordering_prefix))
+        pending = self.conn.execute(
+            select(func.count()).select_from(outbox).where(outbox.c.status == PENDING, *where)
+        ).scalar_one()
+        error = self.conn.execute(
+            select(outbox.c.last_error).where(outbox.c.status == DEAD, *where).limit(1)
+        ).scalar()
+        return int(pending), error
 
     def outbox_entries(self, status: str, limit: int, after_id: int = 0) -> list[OutboxEntry]:
         rows = self.conn.execute(
@@ -204,6 +219,8 @@ class OutboxQueries(Queries):
             row.published,
             row.owner,
             row.heartbeat_at,
+            row.cursor,
+            row.last_entry,
         )
 
     def jobs_in_progress(self) -> list[BulkPublishJob]:
@@ -224,6 +241,8 @@ class OutboxQueries(Queries):
             "published": job.published,
             "owner": job.owner,
             "heartbeat_at": job.heartbeat_at,
+            "cursor": job.cursor,
+            "last_entry": job.last_entry,
         }
         updated = self.conn.execute(
             update(bulk_publish_jobs)

@@ -200,7 +200,9 @@ bulk_publish_jobs = Table(
     Column("started_at", Float, nullable=True),
     Column("completed_at", Float, nullable=True),
     Column("failure_message", Text, nullable=True),
-    Column("published", BigInteger, nullable=False),
+    Column("published", BigInteger, nullable=False),  # datasets enqueued so far
+    Column("cursor", Integer, nullable=False),  # the last dataset id enqueued
+    Column("last_entry", Integer, nullable=True),  # the job's last outbox entry
     Column("owner", String(64), nullable=True),  # the process running it
     Column("heartbeat_at", Float, nullable=True),
 )

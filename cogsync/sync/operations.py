@@ -187,7 +187,25 @@ def unsubscribe_from_dataset(svc: SyncService, caller: Caller, p: Params) -> Res
     return {}
 
 
+def bulk_publish(svc: SyncService, caller: Caller, p: Params) -> Result:
+    svc.bulk_publish(caller, p["IdentityPoolId"])
+    return {"IdentityPoolId": p["IdentityPoolId"]}
+
+
+def get_bulk_publish_details(svc: SyncService, caller: Caller, p: Params) -> Result:
+    job = svc.bulk_publish_details(caller, p["IdentityPoolId"])
+    return {
+        "IdentityPoolId": job.identity_pool_id,
+        "BulkPublishStartTime": job.started_at,
+        "BulkPublishCompleteTime": job.completed_at,
+        "BulkPublishStatus": job.status,
+        "FailureMessage": job.failure_message,
+    }
+
+
 HANDLERS: dict[str, Handler] = {
+    "BulkPublish": bulk_publish,
+    "GetBulkPublishDetails": get_bulk_publish_details,
     "RegisterDevice": register_device,
     "SubscribeToDataset": subscribe_to_dataset,
     "UnsubscribeFromDataset": unsubscribe_from_dataset,

@@ -22,10 +22,11 @@ from cogsync.errors import (
     LimitExceeded,
     ResourceConflict,
     ResourceNotFound,
+    ServiceError,
 )
 from cogsync.integrations.events import push_message, stream_record
 from cogsync.store.database import Store, Tx
-from cogsync.store.outbox import NewEntry
+from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.models import (
     Dataset,
     Device,
@@ -40,6 +41,7 @@ from cogsync.sync.models import (
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"
+BULK_PUBLISH_INTERVAL = 24 * 3600.0
 ChangeListener = Callable[["Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
 
@@ -465,6 +467,45 @@ class SyncService:
         # count an old client holds is <= the deletion point and is told to wipe.
         base = 0 if deleted_at is None else deleted_at + 1
         return tx.create_dataset(pool_id, identity_id, name, base, now, by)
+
+    # --- bulk publish -------------------------------------------------------------
+
+    def bulk_publish(self, caller: Caller, pool_id: str) -> None:
+        """Starts the job; the bulk publisher of some process runs it."""
+        now = self.clock()
+        with self.store.write() as tx:
+            pool = self._pool(tx, caller, pool_id)
+            streams = pool.cognito_streams or {}
+            if streams.get("StreamingStatus") != "ENABLED" or not streams.get("StreamName"):
+                raise InvalidParameter(
+                    "Cognito Streams is not enabled for this identity pool; enable it with "
+                    "SetIdentityPoolConfiguration first"
+                )
+            job = tx.get_bulk_job(pool_id)
+            if job is not None and job.status == "IN_PROGRESS":
+                raise ServiceError(
+                    "A bulk publish is already in progress for this pool",
+                    code="DuplicateRequestException",
+                )
+            if (
+                job is not None
+                and job.status == "SUCCEEDED"
+                and job.completed_at
+                and now - job.completed_at < BULK_PUBLISH_INTERVAL
+            ):
+                raise ServiceError(
+                    "The last bulk publish of this pool succeeded less than 24 hours ago",
+                    code="AlreadyStreamedException",
+                )
+            tx.put_bulk_job(BulkPublishJob(pool_id, "IN_PROGRESS", now, None, None, 0, None, None))
+
+    def bulk_publish_details(self, caller: Caller, pool_id: str) -> BulkPublishJob:
+        with self.store.read() as tx:
+            self._pool(tx, caller, pool_id)
+            job = tx.get_bulk_job(pool_id)
+        if job is None:
+            return BulkPublishJob(pool_id, "NOT_STARTED", None, None, None, 0, None, None)
+        return job
 
     # --- push sync: devices and subscriptions (identity credentials) -------------
 

@@ -36,6 +36,8 @@ def upgrade() -> None:
         sa.Column("completed_at", sa.Float, nullable=True),
         sa.Column("failure_message", sa.Text, nullable=True),
         sa.Column("published", sa.BigInteger, nullable=False),
+        sa.Column("cursor", sa.Integer, nullable=False),
+        sa.Column("last_entry", sa.Integer, nullable=True),
         sa.Column("owner", sa.String(64), nullable=True),
         sa.Column("heartbeat_at", sa.Float, nullable=True),
     )
