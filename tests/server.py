@@ -138,6 +138,16 @@ class ServerProcess:
             raise RuntimeError(result.stderr)
         return result.stdout
 
+    def restart(self, extra_args: list[str] | None = None) -> ServerProcess:
+        """Kill -9, then start again on the same data (credentials and pool stay known)."""
+        self.kill()
+        credentials, pool_id = self.credentials, self.pool_id
+        if extra_args is not None:
+            self.extra_args = extra_args
+        self.start()
+        self.credentials, self.pool_id = credentials, pool_id
+        return self
+
     def kill(self) -> None:
         """kill -9: no shutdown hooks run."""
         if self.process and self.process.poll() is None:
