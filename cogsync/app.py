@@ -134,6 +134,7 @@ class CogsyncApp:
             self.executor,
             max_attempts=settings.outbox_max_attempts,
             base_backoff=settings.outbox_backoff_seconds,
+            lease_seconds=settings.lease_seconds,
         )
         self._dispatching: asyncio.Task[None] | None = None
         self.bulk_publisher = BulkPublisher(
@@ -143,6 +144,7 @@ class CogsyncApp:
         components.service.listeners.append(
             lambda change: self.dispatcher.wake() if change.outbox_entries else None
         )
+        self._open_caller: Caller | None = None
 
     def _device_endpoint(self, device_id: str) -> str | None:
         with self.c.store.read() as tx:
@@ -151,7 +153,6 @@ class CogsyncApp:
     def _set_device_endpoint(self, device_id: str, endpoint_arn: str | None) -> None:
         with self.c.store.write() as tx:
             tx.set_device_endpoint(device_id, endpoint_arn)
-        self._open_caller: Caller | None = None
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

@@ -80,6 +80,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         outbox_max_attempts=int(env("COGSYNC_OUTBOX_MAX_ATTEMPTS", "8") or 8),
         outbox_backoff_seconds=float(env("COGSYNC_OUTBOX_BACKOFF", "0.5") or 0.5),
         job_stale_seconds=float(env("COGSYNC_JOB_STALE_SECONDS", "15") or 15),
+        lease_seconds=float(env("COGSYNC_LEASE_SECONDS", "10") or 10),
         lambda_endpoint=getattr(args, "lambda_endpoint", None) or env("COGSYNC_LAMBDA_ENDPOINT"),
         limits=limits,
     )

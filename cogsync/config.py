@@ -44,6 +44,7 @@ class Settings:
     outbox_max_attempts: int = 8
     outbox_backoff_seconds: float = 0.5  # first retry; doubles up to a minute
     job_stale_seconds: float = 15.0  # a bulk publish runner silent this long is replaced
+    lease_seconds: float = 10.0  # a dispatcher silent this long is replaced by another
     limits: Limits = field(default_factory=Limits)
 
     @property

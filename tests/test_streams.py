@@ -166,7 +166,8 @@ def test_delivery_survives_kill_9_between_commit_and_delivery(make_server: Any) 
     """Writes acknowledged while the stream is unreachable arrive after a crash."""
     stream = f"cogsync-crash-{uuid.uuid4().hex[:8]}"
     down = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    srv = make_server("--streams", down, env={"COGSYNC_OUTBOX_BACKOFF": "0.05"})
+    srv = make_server("--streams", down, env={"COGSYNC_OUTBOX_BACKOFF": "0.05",
+                                              "COGSYNC_LEASE_SECONDS": "1"})
     pool = enable_streams(srv, stream)
     identity = new_identity_id()
     write_some(srv, pool, identity)
@@ -212,7 +213,7 @@ def test_bulk_publish(make_server: Any, tmp_path: Path) -> None:
 def test_bulk_publish_duplicate_failure_and_resume(make_server: Any) -> None:
     down = f"redis://127.0.0.1:{free_port()}/0"
     env = {"COGSYNC_OUTBOX_BACKOFF": "0.05", "COGSYNC_OUTBOX_MAX_ATTEMPTS": "1000",
-           "COGSYNC_JOB_STALE_SECONDS": "1"}
+           "COGSYNC_JOB_STALE_SECONDS": "1", "COGSYNC_LEASE_SECONDS": "1"}
     srv = make_server("--streams", down, env=env)
     client = srv.client()
     stream = f"cogsync-bulk-{uuid.uuid4().hex[:8]}"
