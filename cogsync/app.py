@@ -38,6 +38,7 @@ from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.push import open_push
 from cogsync.integrations.streams import open_streams
+from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
     SYNC_SERVICE,
@@ -96,7 +97,10 @@ def build_components(settings: Settings, *, run_migrations: bool = True) -> Comp
     )
     keyring = KeyRing(store, master.box("access-keys"))
     tokens = TokenSealer(master.box("tokens"), settings.limits.session_ttl_seconds)
-    service = SyncService(store, tokens, settings.limits)
+    trigger = SyncTriggerInvoker(
+        settings.lambda_endpoint, settings.region, settings.lambda_timeout_seconds
+    )
+    service = SyncService(store, tokens, settings.limits, trigger=trigger, region=settings.region)
     credentials = CredentialIssuer(master, settings.credentials_lifetime_seconds)
     signer = TokenSigner(store, master.box("openid"), settings.openid_issuer)
     identity = IdentityService(

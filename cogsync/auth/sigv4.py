@@ -243,7 +243,8 @@ def verify(
             )
         )
         expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        if hmac.compare_digest(expected, claim.signature):
+        # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
+        if hmac.compare_digest(expected.encode(), claim.signature.encode()):
             return
     raise InvalidSignature(
         "The request signature we calculated does not match the signature you provided. "

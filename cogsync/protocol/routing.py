@@ -8,6 +8,7 @@ Two forms reach the same operations:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -89,13 +90,16 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return value
 
 
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+
+
 def _from_text(kind: str, text: str) -> Any:
     """Query-string and header members arrive as text; give them their model type."""
     if kind in ("integer", "long"):
-        try:
+        # Only plain ASCII digits: int() would also take "1_000", " 7 " and non-ASCII digits.
+        if _INTEGER_TEXT.fullmatch(text):
             return int(text)
-        except ValueError:
-            return text  # the validator reports it with the offending value
+        return text  # the validator reports it with the offending value
     if kind == "boolean":
         return {"true": True, "false": False}.get(text, text)
     return text

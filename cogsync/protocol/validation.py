@@ -6,17 +6,25 @@ satisfy constraint: ..."), so clients and people see what they would see from AW
 
 from __future__ import annotations
 
-from datetime import datetime
+import reprlib
+from datetime import UTC, datetime
 from typing import Any
 
 from cogsync.errors import InvalidParameter
 from cogsync.protocol.model import Shape
 
 _MAX_SHOWN = 64
+_LATEST_TIMESTAMP = 253402300800  # 10000-01-01T00:00:00Z
+
+# Bounded repr: a deeply nested JSON value (orjson allows 1024 levels) would otherwise
+# exhaust the interpreter's recursion limit inside repr().
+_repr = reprlib.Repr()
+_repr.maxlevel = 3
+_repr.maxstring = _repr.maxlong = _repr.maxother = _MAX_SHOWN
 
 
 def _show(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else _repr.repr(value)
     return text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "..."
 
 
@@ -105,18 +113,23 @@ class Validator:
         if isinstance(value, bool):
             self.fail(value, where, "Member must be a timestamp")
             return None
+        seconds: float | None = None
         if isinstance(value, int | float):
-            if not 0 <= value < 253402300800:  # up to year 9999
-                self.fail(value, where, "Member must be a timestamp between 1970 and 9999")
-                return None
-            return float(value)
-        if isinstance(value, str):
+            seconds = float(value)
+        elif isinstance(value, str):
             try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+                # No offset means UTC, not the server's local time zone.
+                seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            except (ValueError, OverflowError):
                 pass
-        self.fail(value, where, "Member must be a timestamp")
-        return None
+        if seconds is None:
+            self.fail(value, where, "Member must be a timestamp")
+            return None
+        if not 0 <= seconds < _LATEST_TIMESTAMP:
+            self.fail(value, where, "Member must be a timestamp between 1970 and 9999")
+            return None
+        return seconds
 
     def _list(self, shape: Shape, value: Any, where: str) -> list[Any] | None:
         if not isinstance(value, list):
