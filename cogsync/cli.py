@@ -82,6 +82,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         job_stale_seconds=float(env("COGSYNC_JOB_STALE_SECONDS", "15") or 15),
         lease_seconds=float(env("COGSYNC_LEASE_SECONDS", "10") or 10),
         lambda_endpoint=getattr(args, "lambda_endpoint", None) or env("COGSYNC_LAMBDA_ENDPOINT"),
+        lambda_timeout_seconds=float(env("COGSYNC_LAMBDA_TIMEOUT", "5") or 5),
         limits=limits,
     )
 

@@ -24,7 +24,8 @@ from cogsync.errors import (
     ResourceNotFound,
     ServiceError,
 )
-from cogsync.integrations.events import push_message, stream_record
+from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
+from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.models import (
@@ -99,11 +100,15 @@ class SyncService:
         tokens: TokenSealer,
         limits: Limits,
         clock: Callable[[], float] = time.time,
+        trigger: SyncTriggerInvoker | None = None,
+        region: str = "us-east-1",
     ):
         self.store = store
         self.tokens = tokens
         self.limits = limits
         self.clock = clock
+        self.trigger = trigger
+        self.region = region
         self.sessions = SessionCounter()
         self.listeners: list[ChangeListener] = []
 
@@ -393,6 +398,9 @@ class SyncService:
             if patch.sync_count < 0:
                 raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
         by = device_id or caller.principal
+        if not caller.is_developer and patches:
+            # Sync Trigger runs for identity writes only, as in AWS; developer writes skip it.
+            patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
 
         with self.store.write() as tx:
             pool = self._pool(tx, caller, pool_id)
@@ -403,7 +411,7 @@ class SyncService:
             if not patches:
                 return []
 
-            stored = tx.get_records(dataset.dataset_id, seen)
+            stored = tx.get_records(dataset.dataset_id, {p.key for p in patches})
             for patch in patches:
                 current = stored.get(patch.key)
                 current_count = current.sync_count if current else 0
@@ -449,6 +457,43 @@ class SyncService:
             entries = self._side_effects(tx, pool, dataset, written, device_id)
         self._tell(Change(pool_id, identity_id, name, new_count, device_id, len(entries)))
         return written
+
+    def _run_sync_trigger(
+        self, caller: Caller, pool_id: str, identity_id: str, name: str, patches: list[RecordPatch]
+    ) -> list[RecordPatch]:
+        """The patches as the pool's Sync Trigger function rewrote them (if it has one).
+
+        Keys of the incoming patches keep the client's SyncCount (so conflicts are found as
+        usual); a key the function adds is written over whatever is stored at that moment.
+        """
+        with self.store.read() as tx:
+            pool = self._pool(tx, caller, pool_id)
+            function = pool.events.get(SYNC_TRIGGER)
+            if not function:
+                return patches
+            dataset = tx.get_dataset(pool_id, identity_id, name)
+            current = (
+                tx.get_records(dataset.dataset_id, {p.key for p in patches}) if dataset else {}
+            )
+        if self.trigger is None:
+            raise InvalidConfiguration("Sync Trigger is set but no Lambda endpoint is usable")
+        event = sync_trigger_event(self.region, pool_id, identity_id, name, patches, current)
+        answer = self.trigger.invoke(function, event)
+        given = {p.key: p for p in patches}
+        added = [key for key in answer if key not in given]
+        if added and dataset is not None:
+            with self.store.read() as tx:
+                current.update(tx.get_records(dataset.dataset_id, added))
+        rewritten: list[RecordPatch] = []
+        for key, record in answer.items():
+            op = record.get("op", "replace")
+            if key in given:
+                count, date = given[key].sync_count, given[key].device_last_modified_date
+            else:
+                count, date = (current[key].sync_count if key in current else 0), None
+            value = record.get("newValue") if op == "replace" else None
+            rewritten.append(RecordPatch(op, key, value, count, date))
+        return rewritten
 
     def _create_dataset(
         self, tx: Tx, pool_id: str, identity_id: str, name: str, now: float, by: str
