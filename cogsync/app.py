@@ -36,6 +36,8 @@ from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.service import IdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
+from cogsync.integrations.live import CLOSE as LIVE_CLOSE
+from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push
 from cogsync.integrations.streams import open_streams
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
@@ -47,6 +49,7 @@ from cogsync.protocol.model import (
 )
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
+from cogsync.protocol.validation import Validator
 from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
 from cogsync.sync.operations import HANDLERS
@@ -58,6 +61,8 @@ log = logging.getLogger("cogsync")
 SYNC_TARGET_PREFIX = "com.amazonaws.cognito.sync.model.AWSCognitoSyncService"
 IDENTITY_TARGET_PREFIX = "AWSCognitoIdentityService"
 HEALTH_PATH = "/_cogsync/health"
+LIVE_PATH = "/_cogsync/live"
+LIVE_HEARTBEAT_SECONDS = 15.0
 JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
 T = TypeVar("T")
 
@@ -141,6 +146,8 @@ class CogsyncApp:
             lease_seconds=settings.lease_seconds,
         )
         self._dispatching: asyncio.Task[None] | None = None
+        self.live = LiveBroker()
+        components.service.listeners.append(self.live.publish)
         self.bulk_publisher = BulkPublisher(
             store, self.executor, stale_after=settings.job_stale_seconds
         )
@@ -173,6 +180,7 @@ class CogsyncApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                self.live.attach(asyncio.get_running_loop())
                 self._flusher = asyncio.create_task(self._flush_forever())
                 self._dispatching = asyncio.create_task(self.dispatcher.run())
                 self._publishing = asyncio.create_task(self.bulk_publisher.run())
@@ -205,6 +213,10 @@ class CogsyncApp:
                 response = HttpResponse(200, b'{"status":"ok"}')
             elif request.raw_path in JWKS_PATHS and request.method == "GET":
                 response = render_result(self.c.signer.jwks)
+            elif request.raw_path == LIVE_PATH and request.method == "GET":
+                pool_id, identity_id = await self._live_subject(request)
+                await self._stream_live(pool_id, identity_id, receive, send, request_id)
+                return
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
                 response = await self._dispatch_identity(request)
             else:
@@ -229,6 +241,67 @@ class CogsyncApp:
         headers.extend((k.encode(), v.encode()) for k, v in response.headers)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _live_subject(self, request: HttpRequest) -> tuple[str, str]:
+        """Who the live channel is for; the caller must be that identity or its developer."""
+        caller = await self._authenticate(request, SYNC_SERVICE)
+        shape = self.model.operations["DescribeIdentityUsage"].input
+        validator = Validator()
+        wanted = {name: request.query_value(name) for name in ("IdentityPoolId", "IdentityId")}
+        params = validator.structure(shape, wanted, "")
+        validator.raise_if_any()
+        assert params is not None
+        pool_id, identity_id = params["IdentityPoolId"], params["IdentityId"]
+        if caller.is_developer:
+            await self._in_thread(self.c.service.get_configuration, caller, pool_id)
+        elif (caller.identity_pool_id, caller.identity_id) != (pool_id, identity_id):
+            raise NotAuthorized("Access to the requested identity is denied for these credentials")
+        return pool_id, identity_id
+
+    async def _stream_live(
+        self, pool_id: str, identity_id: str, receive: Receive, send: Send, request_id: str
+    ) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream"),
+                    (b"cache-control", b"no-cache"),
+                    (b"x-amzn-requestid", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
+        disconnected = asyncio.ensure_future(self._wait_disconnect(receive))
+        with self.live.subscribe(pool_id, identity_id) as queue:
+            try:
+                while True:
+                    getter = asyncio.ensure_future(queue.get())
+                    done, _ = await asyncio.wait(
+                        {getter, disconnected},
+                        timeout=LIVE_HEARTBEAT_SECONDS,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if disconnected in done:
+                        getter.cancel()
+                        return
+                    if getter not in done:
+                        getter.cancel()
+                        chunk = b": keep-alive\n\n"
+                    else:
+                        chunk = getter.result()
+                        if chunk == LIVE_CLOSE:
+                            break
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            finally:
+                disconnected.cancel()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    @staticmethod
+    async def _wait_disconnect(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
     async def _read_request(self, scope: Scope, receive: Receive) -> HttpRequest:
         headers: dict[str, str] = {}

@@ -189,6 +189,45 @@ def cmd_pools_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outbox_list(args: argparse.Namespace) -> int:
+    c = build_components(_settings(args))
+    status = "dead" if args.dead else "pending"
+    with c.store.read() as tx:
+        entries = tx.outbox_entries(status, args.limit)
+    rows = [
+        {
+            "Id": e.id,
+            "Kind": e.kind,
+            "Destination": e.destination,
+            "Dataset": e.ordering_key,
+            "Attempts": e.attempts,
+            "LastError": e.last_error,
+            "CreatedAt": e.created_at,
+            "Payload": e.payload,
+        }
+        for e in entries
+    ]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(
+                f"{row['Id']}\t{row['Kind']}\t{row['Destination']}\t{row['Dataset']}\t"
+                f"attempts={row['Attempts']}\t{row['LastError'] or ''}"
+            )
+    return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace) -> int:
+    import time
+
+    c = build_components(_settings(args))
+    with c.store.write() as tx:
+        count = tx.outbox_requeue_dead(time.time())
+    print(json.dumps({"Requeued": count}) if args.json else f"requeued {count} dead entries")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cogsync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -251,6 +290,19 @@ def build_parser() -> argparse.ArgumentParser:
     pools_create.add_argument("--json", action="store_true")
     pools_create.add_argument("--account", help="account id (default: the first account)")
     pools_create.set_defaults(func=cmd_pools_create)
+    outbox = sub.add_parser("outbox", help="side effects waiting or dead").add_subparsers(
+        dest="action", required=True
+    )
+    outbox_list = outbox.add_parser("list", help="pending (or, with --dead, dead) entries")
+    _common(outbox_list)
+    outbox_list.add_argument("--dead", action="store_true")
+    outbox_list.add_argument("--limit", type=int, default=100)
+    outbox_list.add_argument("--json", action="store_true")
+    outbox_list.set_defaults(func=cmd_outbox_list)
+    outbox_retry = outbox.add_parser("retry", help="deliver the dead entries again")
+    _common(outbox_retry)
+    outbox_retry.add_argument("--json", action="store_true")
+    outbox_retry.set_defaults(func=cmd_outbox_retry)
     return parser
 
 
