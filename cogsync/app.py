@@ -19,6 +19,7 @@ from cogsync.accounts import default_account
 from cogsync.auth.caller import Caller
 from cogsync.auth.credentials import KeyRing
 from cogsync.auth.policy import authorize
+from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.auth.temporary import CredentialIssuer
 from cogsync.config import Settings
@@ -146,6 +147,7 @@ class CogsyncApp:
             lease_seconds=settings.lease_seconds,
         )
         self._dispatching: asyncio.Task[None] | None = None
+        self.rate_limits = RateLimits(settings.rate_limit_identity, settings.rate_limit_pool)
         self.live = LiveBroker()
         components.service.listeners.append(self.live.publish)
         self.bulk_publisher = BulkPublisher(
@@ -368,6 +370,9 @@ class CogsyncApp:
         caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)
+        self.rate_limits.check(
+            params.get("IdentityPoolId"), params.get("IdentityId") or caller.identity_id
+        )
         handler = HANDLERS.get(route.operation.name)
         if handler is None:
             raise ServiceError(

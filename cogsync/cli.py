@@ -81,6 +81,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         outbox_backoff_seconds=float(env("COGSYNC_OUTBOX_BACKOFF", "0.5") or 0.5),
         job_stale_seconds=float(env("COGSYNC_JOB_STALE_SECONDS", "15") or 15),
         lease_seconds=float(env("COGSYNC_LEASE_SECONDS", "10") or 10),
+        rate_limit_identity=float(env("COGSYNC_RATE_LIMIT_IDENTITY", "0") or 0),
+        rate_limit_pool=float(env("COGSYNC_RATE_LIMIT_POOL", "0") or 0),
         lambda_endpoint=getattr(args, "lambda_endpoint", None) or env("COGSYNC_LAMBDA_ENDPOINT"),
         lambda_timeout_seconds=float(env("COGSYNC_LAMBDA_TIMEOUT", "5") or 5),
         limits=limits,

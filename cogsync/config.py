@@ -45,6 +45,9 @@ class Settings:
     outbox_backoff_seconds: float = 0.5  # first retry; doubles up to a minute
     job_stale_seconds: float = 15.0  # a bulk publish runner silent this long is replaced
     lease_seconds: float = 10.0  # a dispatcher silent this long is replaced by another
+    # Requests per second and per replica; 0 is no limit.
+    rate_limit_identity: float = 0.0
+    rate_limit_pool: float = 0.0
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,6 +53,13 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
     return engine
 
 
+def _pg_options(parsed: URL) -> str:
+    """Keeps the URL's own ``options`` (a search_path, say) and bounds statement time."""
+    given = parsed.query.get("options", "")
+    given = given if isinstance(given, str) else " ".join(given)
+    return f"{given} -c statement_timeout=30000".strip()
+
+
 def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
@@ -60,7 +67,16 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return _sqlite_engine(url, sqlite_synchronous)
-    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=16,
+        max_overflow=16,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=10,
+        # A database that does not answer is an error within seconds, never a hang.
+        connect_args={"connect_timeout": 5, "options": _pg_options(parsed)},
+    )
 
 
 def migrate(engine: Engine) -> None:
