@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
+from cogsync.integrations.live_fanout import PostgresFanout
 from cogsync.integrations.push import open_push
 from cogsync.integrations.streams import open_streams
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
@@ -149,7 +151,12 @@ class CogsyncApp:
         self._dispatching: asyncio.Task[None] | None = None
         self.rate_limits = RateLimits(settings.rate_limit_identity, settings.rate_limit_pool)
         self.live = LiveBroker()
-        components.service.listeners.append(self.live.publish)
+        self.fanout: PostgresFanout | None = None
+        if store.dialect == "postgresql":
+            self.fanout = PostgresFanout(settings.resolved_database_url, self.live)
+            components.service.listeners.append(self.fanout.publish)
+        else:
+            components.service.listeners.append(self.live.publish)
         self.bulk_publisher = BulkPublisher(
             store, self.executor, stale_after=settings.job_stale_seconds
         )
@@ -183,6 +190,13 @@ class CogsyncApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.live.attach(asyncio.get_running_loop())
+                if self.fanout is not None:
+                    threading.Thread(
+                        target=self.fanout.listen_forever,
+                        args=(asyncio.get_running_loop(),),
+                        daemon=True,
+                        name="cogsync-live-listener",
+                    ).start()
                 self._flusher = asyncio.create_task(self._flush_forever())
                 self._dispatching = asyncio.create_task(self.dispatcher.run())
                 self._publishing = asyncio.create_task(self.bulk_publisher.run())
@@ -191,6 +205,8 @@ class CogsyncApp:
                 for task in (self._flusher, self._dispatching, self._publishing):
                     if task is not None:
                         task.cancel()
+                if self.fanout is not None:
+                    self.fanout.stop()
                 await self.dispatcher.stop()
                 await self.dispatcher.streams.close()
                 await self._in_thread(self.c.service.sessions.flush, self.c.store)

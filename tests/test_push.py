@@ -183,7 +183,7 @@ def test_pushes_survive_kill_9_before_delivery(make_server: Any) -> None:
         hook.stop()
 
 
-def _presigned_live_url(server: ServerProcess, pool: str, identity: str,
+def presigned_live_url(server: ServerProcess, pool: str, identity: str,
                         creds: dict[str, Any]) -> str:
     url = f"{server.endpoint}/_cogsync/live?IdentityPoolId={pool}&IdentityId={identity}"
     request = AWSRequest(method="GET", url=url)
@@ -194,7 +194,7 @@ def _presigned_live_url(server: ServerProcess, pool: str, identity: str,
     return str(request.url)
 
 
-def _open_stream(url: str) -> http.client.HTTPResponse:
+def open_stream(url: str) -> http.client.HTTPResponse:
     parsed = urlparse(url)
     connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
     connection.request("GET", f"{parsed.path}?{parsed.query}")
@@ -204,7 +204,7 @@ def _open_stream(url: str) -> http.client.HTTPResponse:
 def test_live_channel_hears_another_devices_change(make_server: Any) -> None:
     srv = make_server()
     home = Household(srv)
-    response = _open_stream(_presigned_live_url(srv, home.pool, home.identity, home.creds))
+    response = open_stream(presigned_live_url(srv, home.pool, home.identity, home.creds))
     assert response.status == 200
     assert response.getheader("content-type") == "text/event-stream"
     assert response.readline() == b": connected\n"
@@ -229,10 +229,10 @@ def test_live_channel_requires_that_identitys_credentials(make_server: Any) -> N
     srv = make_server()
     home = Household(srv)
     other, other_creds = unauthenticated_credentials(srv, home.pool)
-    response = _open_stream(_presigned_live_url(srv, home.pool, home.identity, other_creds))
+    response = open_stream(presigned_live_url(srv, home.pool, home.identity, other_creds))
     assert response.status == 403
     assert response.getheader("x-amzn-errortype") == "NotAuthorizedException"
-    unsigned = _open_stream(f"{srv.endpoint}/_cogsync/live?IdentityPoolId={home.pool}"
+    unsigned = open_stream(f"{srv.endpoint}/_cogsync/live?IdentityPoolId={home.pool}"
                             f"&IdentityId={home.identity}")
     assert unsigned.status == 403
     assert unsigned.getheader("x-amzn-errortype") == "MissingAuthenticationTokenException"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from botocore.exceptions import ClientError
 from tests.identity_helpers import make_pool, sync_client_for, unauthenticated_credentials
 from tests.peers import HttpReceiver
 from tests.server import ServerProcess, new_identity_id, postgres_database_for, wait_until
+from tests.test_push import open_stream, presigned_live_url
 from tests.test_sync_semantics import Dataset, error_code, put
 
 SHARED_KEY = "5a" * 32
@@ -116,3 +120,28 @@ def test_rate_limit_per_pool(make_server: Any) -> None:
     # Another pool is not affected.
     other = make_pool(srv, push=False)
     client.list_datasets(IdentityPoolId=other, IdentityId=new_identity_id())
+
+
+def test_live_channel_hears_changes_made_on_another_replica(
+    replicas: list[ServerProcess],
+) -> None:
+    pool = make_pool(replicas[0])
+    identity_id, creds = unauthenticated_credentials(replicas[0], pool)
+    response = open_stream(presigned_live_url(replicas[0], pool, identity_id, creds))
+    assert response.readline() == b": connected\n"
+    events: list[dict[str, Any]] = []
+
+    def read() -> None:
+        for line in response:
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.3)  # the listener of replica 0 is LISTENing by now
+    written = Dataset(sync_client_for(replicas[2], creds), pool, identity_id, "far").update(
+        [put("k", "v")], DeviceId="other-replica")
+    reader.join(10)
+    assert [(e["datasetName"], e["syncCount"], e["deviceId"]) for e in events] == [
+        ("far", written[0]["SyncCount"], "other-replica")]

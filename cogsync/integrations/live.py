@@ -4,8 +4,8 @@
 Cognito Sync call (header, or a presigned URL for ``EventSource``, which cannot set
 headers), streams one ``sync`` event per committed change of the identity's datasets,
 with the same data as the silent push plus the writer's ``deviceId``. This process's
-connections hear this process's changes; fan-out across replicas comes with the
-scale-out work.
+process's broker is fed directly on SQLite, and through PostgreSQL LISTEN/NOTIFY when
+several replicas share a PostgreSQL database (see ``live_fanout``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ class LiveBroker:
     def publish(self, change: Change) -> None:
         """Thread-safe; called after each commit."""
         if self._loop is not None and change.dataset:
-            self._loop.call_soon_threadsafe(self._fan_out, change)
+            self._loop.call_soon_threadsafe(self.fan_out, change)
 
-    def _fan_out(self, change: Change) -> None:
+    def fan_out(self, change: Change) -> None:
+        """On the event loop: hand the change to this process's connections."""
         queues = self._subscribers.get((change.identity_pool_id, change.identity_id))
         if not queues:
             return
