@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.auth.temporary import CredentialIssuer
-from cogsync.config import Settings
+from cogsync.config import Settings, settings_from_json
 from cogsync.crypto import MasterKey
 from cogsync.errors import (
     InternalError,
@@ -63,6 +64,7 @@ log = logging.getLogger("cogsync")
 
 SYNC_TARGET_PREFIX = "com.amazonaws.cognito.sync.model.AWSCognitoSyncService"
 IDENTITY_TARGET_PREFIX = "AWSCognitoIdentityService"
+SETTINGS_VARIABLE = "COGSYNC_WORKER_SETTINGS"
 HEALTH_PATH = "/_cogsync/health"
 LIVE_PATH = "/_cogsync/live"
 LIVE_HEARTBEAT_SECONDS = 15.0
@@ -428,3 +430,9 @@ class CogsyncApp:
 
 def create_app(settings: Settings) -> CogsyncApp:
     return CogsyncApp(build_components(settings))
+
+
+def app_from_environment() -> CogsyncApp:
+    """The app of one worker process of ``cogsync serve --workers N``."""
+    settings = settings_from_json(os.environ[SETTINGS_VARIABLE])
+    return CogsyncApp(build_components(settings, run_migrations=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,8 +18,8 @@ from cogsync.accounts import (
     create_key,
     create_pool,
 )
-from cogsync.app import CogsyncApp, build_components
-from cogsync.config import Limits, Settings, env
+from cogsync.app import SETTINGS_VARIABLE, CogsyncApp, build_components
+from cogsync.config import Limits, Settings, env, settings_to_json
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -117,10 +118,46 @@ def _print_welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -
     print("\n".join(lines), flush=True)
 
 
+def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:
+    """Several worker processes on one socket (uvicorn's supervisor); each builds its app
+    from the settings this process hands down."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    components = build_components(settings)  # migrations and the master key, once
+    first = bootstrap(components.store, components.keyring, settings.region)
+    components.store.close()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port))
+    sock.set_inheritable(True)
+    sock.listen(2048)  # connections made before the workers are up wait in the backlog
+    os.environ[SETTINGS_VARIABLE] = settings_to_json(settings)
+    config = uvicorn.Config(
+        "cogsync.app:app_from_environment",
+        factory=True,
+        fd=sock.fileno(),
+        workers=workers,
+        lifespan="on",
+        access_log=bool(args.access_log),
+        log_level=args.log_level,
+        http="httptools",
+        loop="uvloop",
+    )
+    _print_welcome(settings, f"http://{settings.host}:{sock.getsockname()[1]}", first)
+    Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = _settings(args)
+    workers = int(args.workers or env("COGSYNC_WORKERS", "1") or 1)
+    if workers > 1:
+        return _serve_workers(args, settings, workers)
     components = build_components(settings)
     first = bootstrap(components.store, components.keyring, settings.region)
     app = CogsyncApp(components)
@@ -260,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lambda-endpoint",
         help="Lambda Invoke API endpoint for Sync Trigger (default: AWS Lambda)",
     )
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)

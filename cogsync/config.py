@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -66,3 +68,19 @@ class Settings:
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def settings_to_json(settings: Settings) -> str:
+    """For worker processes, which rebuild the parent's settings from it."""
+    raw = asdict(settings)
+    raw["data_dir"] = str(settings.data_dir)
+    return json.dumps(raw)
+
+
+def settings_from_json(text: str) -> Settings:
+    raw: dict[str, Any] = json.loads(text)
+    raw["data_dir"] = Path(raw["data_dir"])
+    raw["limits"] = Limits(**raw["limits"])
+    raw["push_urls"] = tuple(raw["push_urls"])
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in raw.items() if k in known})
