@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -432,7 +433,20 @@ def create_app(settings: Settings) -> CogsyncApp:
     return CogsyncApp(build_components(settings))
 
 
+def _die_with_parent() -> None:
+    """A worker must not outlive its supervisor (even one killed with -9): on Linux,
+    ask the kernel to send SIGTERM when the parent goes."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def app_from_environment() -> CogsyncApp:
     """The app of one worker process of ``cogsync serve --workers N``."""
+    _die_with_parent()
     settings = settings_from_json(os.environ[SETTINGS_VARIABLE])
     return CogsyncApp(build_components(settings, run_migrations=False))

@@ -86,7 +86,8 @@ class ServerProcess:
             cmd += ["--database", self.database]
         env = {**os.environ, **self.env}
         self.process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            start_new_session=True,  # its own process group: kill() reaches any workers
         )
         ready = threading.Event()
         self.output = []
@@ -151,7 +152,7 @@ class ServerProcess:
     def kill(self) -> None:
         """kill -9: no shutdown hooks run."""
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.server import new_identity_id
+from tests.server import new_identity_id, wait_until
 from tests.test_sync_semantics import Dataset, put
 
 
@@ -23,3 +26,20 @@ def test_two_workers_serve_one_database(make_server: Any) -> None:
     client = srv.client()
     for n in range(4):
         assert Dataset(client, srv.pool_id, identity, f"set{n}").list()["DatasetSyncCount"] == 10
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(make_server: Any) -> None:
+    srv = make_server("--workers", "2")
+    srv.client().list_datasets(IdentityPoolId=srv.pool_id, IdentityId=new_identity_id())
+    assert srv.process is not None
+    os.kill(srv.process.pid, signal.SIGKILL)  # the supervisor only, not its group
+    srv.process.wait(10)
+
+    def port_closed() -> bool:
+        try:
+            urllib.request.urlopen(srv.endpoint + "/_cogsync/health", timeout=1)
+        except OSError:
+            return True
+        return False
+
+    assert wait_until(port_closed, timeout=10)
