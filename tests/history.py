@@ -1,0 +1,106 @@
+"""A history checker for concurrent sync clients.
+
+Each client runs sync cycles on shared datasets: ListRecords, then UpdateRecords that
+appends its own token to a list value, using the SyncCount it read. Every call and its
+outcome is recorded. The checker then proves from the history and the final state:
+- every acknowledged write is visible (its token is in the final value);
+- sync counts handed out per dataset are unique and dense (1..N, N = final count);
+- no conflict was missed: each acknowledged write saw the value the write before it (in
+  sync-count order) produced, so no update was lost or applied to a stale read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+@dataclass
+class Event:
+    client: int
+    dataset: str
+    read_value: str  # what the client read before writing
+    written_value: str
+    sync_count: int | None  # None: refused with a conflict, or no answer
+    outcome: str  # "ok", "conflict", "error:<code>"
+
+
+@dataclass
+class History:
+    events: list[Event] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, event: Event) -> None:
+        with self.lock:
+            self.events.append(event)
+
+
+def client_loop(number: int, make_client: Callable[[int], Any], where: Callable[[str], dict],
+                datasets: list[str], cycles: int, history: History) -> None:
+    for cycle in range(cycles):
+        client = make_client(number + cycle)  # spread over replicas
+        name = datasets[(number + cycle) % len(datasets)]
+        listing = client.list_records(**where(name))
+        record = next((r for r in listing["Records"] if r["Key"] == "log"), None)
+        value = record["Value"] if record else ""
+        count = record["SyncCount"] if record else 0
+        token = f"c{number}.{cycle}"
+        new_value = f"{value},{token}" if value else token
+        try:
+            written = client.update_records(
+                **where(name), SyncSessionToken=listing["SyncSessionToken"],
+                RecordPatches=[{"Op": "replace", "Key": "log", "Value": new_value,
+                                "SyncCount": count}])["Records"]
+            history.add(Event(number, name, value, new_value, written[0]["SyncCount"], "ok"))
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            outcome = "conflict" if code == "ResourceConflictException" else f"error:{code}"
+            history.add(Event(number, name, value, new_value, None, outcome))
+
+
+def run(make_client: Callable[[int], Any], where: Callable[[str], dict], datasets: list[str],
+        clients: int, cycles: int) -> History:
+    history = History()
+    threads = [threading.Thread(target=client_loop,
+                                args=(n, make_client, where, datasets, cycles, history))
+               for n in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert time.monotonic() - started < 120, "the workload did not finish"
+    return history
+
+
+def check(history: History, final: dict[str, tuple[str, int]]) -> dict[str, int]:
+    """``final``: dataset -> (final value, final DatasetSyncCount). Returns writes per set."""
+    errors = [e for e in history.events if e.outcome.startswith("error")]
+    assert not errors, f"unexpected errors: {errors[:3]}"
+    acknowledged: dict[str, list[Event]] = defaultdict(list)
+    for event in history.events:
+        if event.outcome == "ok":
+            acknowledged[event.dataset].append(event)
+    writes: dict[str, int] = {}
+    for name, events in acknowledged.items():
+        counts = sorted(e.sync_count for e in events if e.sync_count is not None)
+        assert counts == list(range(1, len(counts) + 1)), f"{name}: counts not dense/unique"
+        value, final_count = final[name]
+        assert final_count == len(counts), f"{name}: final count {final_count} != {len(counts)}"
+        by_count = sorted(events, key=lambda e: e.sync_count or 0)
+        previous = ""
+        for event in by_count:
+            assert event.read_value == previous, (
+                f"{name}: write {event.sync_count} was based on a stale read (lost update)")
+            previous = event.written_value
+        assert value == previous, f"{name}: final value is not the last acknowledged write"
+        tokens = value.split(",")
+        assert len(tokens) == len(set(tokens)) == len(counts)
+        writes[name] = len(counts)
+    return writes
