@@ -19,17 +19,15 @@ class HttpResponse:
     content_type: str = "application/json"
 
 
-def _drop_none(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _drop_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_drop_none(v) for v in value]
-    return value
+def present(members: dict[str, Any]) -> dict[str, Any]:
+    """The members that have a value: absent members are left out, never sent as null."""
+    return {k: v for k, v in members.items() if v is not None}
 
 
 def render_result(result: dict[str, Any] | None) -> HttpResponse:
-    """Members left as None are omitted; timestamps are already epoch seconds."""
-    body = orjson.dumps(_drop_none(result or {}))
+    """Top-level members left as None are omitted (nested structures are built with
+    :func:`present`); timestamps are already epoch seconds."""
+    body = orjson.dumps(present(result or {}))
     return HttpResponse(200, body)
 
 

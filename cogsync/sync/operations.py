@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cogsync.auth.caller import Caller
+from cogsync.protocol.responses import present
 from cogsync.sync.models import Dataset, IdentityPool, IdentityUsage, PoolUsage, Record, RecordPatch
 from cogsync.sync.service import SyncService
 
@@ -19,45 +20,53 @@ Handler = Callable[[SyncService, Caller, Params], Result]
 
 
 def _record(r: Record) -> dict[str, Any]:
-    return {
-        "Key": r.key,
-        "Value": r.value,
-        "SyncCount": r.sync_count,
-        "LastModifiedDate": r.last_modified_date,
-        "LastModifiedBy": r.last_modified_by,
-        "DeviceLastModifiedDate": r.device_last_modified_date,
-    }
+    return present(
+        {
+            "Key": r.key,
+            "Value": r.value,
+            "SyncCount": r.sync_count,
+            "LastModifiedDate": r.last_modified_date,
+            "LastModifiedBy": r.last_modified_by,
+            "DeviceLastModifiedDate": r.device_last_modified_date,
+        }
+    )
 
 
 def _dataset(d: Dataset) -> dict[str, Any]:
-    return {
-        "IdentityId": d.identity_id,
-        "DatasetName": d.name,
-        "CreationDate": d.creation_date,
-        "LastModifiedDate": d.last_modified_date,
-        "LastModifiedBy": d.last_modified_by,
-        "DataStorage": d.data_storage,
-        "NumRecords": d.num_records,
-    }
+    return present(
+        {
+            "IdentityId": d.identity_id,
+            "DatasetName": d.name,
+            "CreationDate": d.creation_date,
+            "LastModifiedDate": d.last_modified_date,
+            "LastModifiedBy": d.last_modified_by,
+            "DataStorage": d.data_storage,
+            "NumRecords": d.num_records,
+        }
+    )
 
 
 def _pool_usage(u: PoolUsage) -> dict[str, Any]:
-    return {
-        "IdentityPoolId": u.identity_pool_id,
-        "SyncSessionsCount": u.sync_sessions_count,
-        "DataStorage": u.data_storage,
-        "LastModifiedDate": u.last_modified_date,
-    }
+    return present(
+        {
+            "IdentityPoolId": u.identity_pool_id,
+            "SyncSessionsCount": u.sync_sessions_count,
+            "DataStorage": u.data_storage,
+            "LastModifiedDate": u.last_modified_date,
+        }
+    )
 
 
 def _identity_usage(u: IdentityUsage) -> dict[str, Any]:
-    return {
-        "IdentityId": u.identity_id,
-        "IdentityPoolId": u.identity_pool_id,
-        "LastModifiedDate": u.last_modified_date,
-        "DatasetCount": u.dataset_count,
-        "DataStorage": u.data_storage,
-    }
+    return present(
+        {
+            "IdentityId": u.identity_id,
+            "IdentityPoolId": u.identity_pool_id,
+            "LastModifiedDate": u.last_modified_date,
+            "DatasetCount": u.dataset_count,
+            "DataStorage": u.data_storage,
+        }
+    )
 
 
 def _configuration(pool: IdentityPool) -> dict[str, Any]:
