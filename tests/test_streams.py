@@ -90,9 +90,16 @@ async def _read_nats(subject: str, count: int) -> list[dict[str, Any]]:
     connection = await nats.connect("nats://127.0.0.1:4222")
     try:
         js = connection.jetstream()
-        subscription = await js.pull_subscribe(subject, durable=None)
-        messages: list[Any] = []
         deadline = time.monotonic() + 10
+        while True:  # the first delivery creates the JetStream stream: wait for it
+            try:
+                subscription = await js.pull_subscribe(subject, durable=None)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+        messages: list[Any] = []
         while len(messages) < count and time.monotonic() < deadline:
             try:
                 messages += await subscription.fetch(count - len(messages), timeout=1)
