@@ -1,0 +1,473 @@
+"""cogsync benchmark: signed UpdateRecords and ListRecords against the bare endpoint.
+
+    python -m benchmarks.run [--seconds 5] [--warmup 1] [--concurrency 16] [--rounds 1]
+                             [--json results.json]
+
+Starts a real cogsync server (one uvicorn worker, SQLite, the default durability), then
+measures in one run, on the same server: the bare do-nothing endpoint
+(``GET /_cogsync/health``), UpdateRecords with 10 patches, and ListRecords of a dataset
+holding 100 records (each call a new sync session, as a client's sync starts). The
+baseline is measured again right before each scenario and each scenario is reported as
+a ratio of it, because the machines this runs on are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from benchmarks.load import PhaseResult, exchange, run_phase
+from benchmarks.server import BenchServer
+
+REGION = "us-east-1"
+CEILING = "client ceiling (fixed reply)"
+BARE = "bare endpoint"
+UPDATE = "UpdateRecords (10 patches)"
+LIST = "ListRecords (100 records)"
+TARGETS = {UPDATE: 0.40, LIST: 0.50}
+
+UPDATE_IDENTITIES = 40
+UPDATE_DATASETS_PER_IDENTITY = 4  # within the 20 datasets per identity
+LIST_IDENTITIES = 16
+PATCHES = 10
+VALUE = "v" * 32  # ~42 bytes a record with its key: ~2,400 writes fit in a 1 MiB dataset
+
+
+class Signer:
+    """Builds the exact bytes of SigV4-signed HTTP/1.1 requests, as botocore signs them."""
+
+    def __init__(self, server: BenchServer):
+        self.server = server
+        self.netloc = f"{server.host}:{server.port}"
+        self.auth = SigV4Auth(
+            Credentials(server.access_key_id, server.secret_access_key), "cognito-sync", REGION
+        )
+
+    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
+        headers = {"Content-Type": "application/json"} if body else {}
+        request = AWSRequest(method=method, url=f"http://{self.netloc}{path}", data=body,
+                             headers=headers)
+        self.auth.add_auth(request)
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.netloc}"]
+        lines += [f"{name}: {value}" for name, value in request.headers.items()]
+        if body or method != "GET":
+            lines.append(f"Content-Length: {len(body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+    def dataset_path(self, identity: str, dataset: str) -> str:
+        pool = quote(self.server.pool_id, safe="")
+        return f"/identitypools/{pool}/identities/{quote(identity, safe='')}/datasets/{dataset}"
+
+    def list_records(self, identity: str, dataset: str, query: str = "lastSyncCount=0") -> bytes:
+        return self.request("GET", f"{self.dataset_path(identity, dataset)}/records?{query}")
+
+    def update_records(self, identity: str, dataset: str, token: str,
+                       patches: list[dict[str, Any]]) -> bytes:
+        body = json.dumps({"SyncSessionToken": token, "DeviceId": "bench-device",
+                           "RecordPatches": patches}, separators=(",", ":")).encode()
+        return self.request("POST", self.dataset_path(identity, dataset), body)
+
+
+def _identity(n: int) -> str:
+    return f"{REGION}:00000000-0000-4000-8000-{n:012x}"
+
+
+def _ok_json(results: list[tuple[int, bytes]], what: str) -> list[dict[str, Any]]:
+    bad = [(s, b[:300]) for s, b in results if s != 200]
+    if bad:
+        raise RuntimeError(f"{what}: {len(bad)} of {len(results)} failed, first: {bad[0]}")
+    return [json.loads(body) for _, body in results]
+
+
+@dataclass
+class UpdateWorkload:
+    """Fresh keys (SyncCount 0) spread round-robin over many datasets: every call is a
+    valid, conflict-free write that adds 10 records and bumps its dataset's count by 1."""
+
+    signer: Signer
+    datasets: list[tuple[str, str, str]] = field(default_factory=list)  # identity, name, token
+    sent: int = 0  # requests built so far; also makes every key unique
+    succeeded: int = 0
+
+    def setup(self, server: BenchServer) -> None:
+        pairs = [(_identity(i), f"bench-{d}") for i in range(UPDATE_IDENTITIES)
+                 for d in range(UPDATE_DATASETS_PER_IDENTITY)]
+        answers = _ok_json(
+            exchange(server.host, server.port,
+                     [self.signer.list_records(i, d) for i, d in pairs]),
+            "ListRecords for session tokens",
+        )
+        self.datasets = [(i, d, a["SyncSessionToken"]) for (i, d), a in zip(pairs, answers,
+                                                                            strict=True)]
+
+    def build(self, count: int) -> list[bytes]:
+        requests = []
+        now = round(time.time(), 3)
+        for n in range(self.sent, self.sent + count):
+            identity, dataset, token = self.datasets[n % len(self.datasets)]
+            patches = [{"Op": "replace", "Key": f"k{n}-{j}", "Value": VALUE, "SyncCount": 0,
+                        "DeviceLastModifiedDate": now} for j in range(PATCHES)]
+            requests.append(self.signer.update_records(identity, dataset, token, patches))
+        self.sent += count
+        per_dataset = math.ceil(self.sent / len(self.datasets)) * PATCHES
+        if per_dataset * (len(f"k{self.sent}-9") + len(VALUE)) > 0.9 * 1024 * 1024:
+            raise RuntimeError("too many writes for the benchmark's datasets: use fewer seconds")
+        return requests
+
+    def count(self, result: PhaseResult) -> None:
+        self.succeeded += result.requests - sum(result.statuses.values())
+
+    def verify(self, server: BenchServer) -> str:
+        """Every acknowledged write was applied exactly once: the datasets' sync counts add
+        up to the number of successful UpdateRecords, and they hold 10 records for each."""
+        answers = _ok_json(
+            exchange(server.host, server.port,
+                     [self.signer.list_records(i, d, "lastSyncCount=0&maxResults=1")
+                      for i, d, _ in self.datasets]),
+            "ListRecords to verify the writes",
+        )
+        total = sum(a["DatasetSyncCount"] for a in answers)
+        if total != self.succeeded:
+            return f"sync counts add up to {total}, but {self.succeeded} writes succeeded"
+        pool = quote(self.signer.server.pool_id, safe="")
+        listings = _ok_json(
+            exchange(server.host, server.port, [
+                self.signer.request("GET", f"/identitypools/{pool}/identities/"
+                                    f"{quote(identity, safe='')}/datasets")
+                for identity in sorted({i for i, _, _ in self.datasets})]),
+            "ListDatasets to verify the writes",
+        )
+        records = sum(d["NumRecords"] for listing in listings for d in listing["Datasets"])
+        if records != PATCHES * self.succeeded:
+            return f"{records} records stored, expected {PATCHES} x {self.succeeded}"
+        return ""
+
+
+@dataclass
+class ListWorkload:
+    """Datasets of 100 records; each call lists one from lastSyncCount 0 without a token,
+    so the server opens a new sync session for it."""
+
+    signer: Signer
+    identities: list[str] = field(default_factory=list)
+
+    def setup(self, server: BenchServer) -> None:
+        self.identities = [_identity(10_000 + i) for i in range(LIST_IDENTITIES)]
+        answers = _ok_json(exchange(server.host, server.port,
+                                    [self.signer.list_records(i, "profile")
+                                     for i in self.identities]), "ListRecords for tokens")
+        patches = [{"Op": "replace", "Key": f"setting-{k:03d}", "Value": f"value {k} " + VALUE,
+                    "SyncCount": 0} for k in range(100)]
+        _ok_json(exchange(server.host, server.port, [
+            self.signer.update_records(i, "profile", a["SyncSessionToken"], patches)
+            for i, a in zip(self.identities, answers, strict=True)]), "UpdateRecords setup")
+
+    def build(self) -> list[bytes]:
+        return [self.signer.list_records(i, "profile") for i in self.identities]
+
+    def check(self, server: BenchServer, requests: list[bytes]) -> None:
+        for answer in _ok_json(exchange(server.host, server.port, requests), "ListRecords"):
+            if len(answer["Records"]) != 100 or "NextToken" in answer:
+                raise RuntimeError(f"ListRecords returned {len(answer['Records'])} records")
+
+
+def _row(name: str, round_no: int, result: PhaseResult,
+         baseline: PhaseResult | None) -> dict[str, Any]:
+    ratio = result.throughput / baseline.throughput if baseline and baseline.throughput else None
+    target = TARGETS.get(name)
+    return {
+        "scenario": name,
+        "round": round_no,
+        "requests": result.requests,
+        "errors": result.errors,
+        "error_statuses": {str(k): v for k, v in result.statuses.items()},
+        "first_error": result.first_error,
+        "seconds": round(result.seconds, 3),
+        "throughput_rps": round(result.throughput, 1),
+        "p50_ms": round(result.percentile(50) * 1000, 2),
+        "p90_ms": round(result.percentile(90) * 1000, 2),
+        "p99_ms": round(result.percentile(99) * 1000, 2),
+        "client_cpu_pct": round(100 * result.client_cpu / result.seconds, 1)
+        if result.seconds else 0.0,
+        "server_cpu_pct": round(100 * result.server_cpu / result.seconds, 1)
+        if result.seconds else 0.0,
+        "ran_out_of_requests": result.exhausted,
+        "baseline_rps": round(baseline.throughput, 1) if baseline else None,
+        "ratio_to_bare": round(ratio, 3) if ratio is not None else None,
+        "target": target,
+        "met": (ratio >= target) if (ratio is not None and target is not None) else None,
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _code_version() -> str:
+    """The commit measured, marked ``+dirty`` when the server's code has local changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
+                              capture_output=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cogsync"], cwd=root,
+                               text=True, capture_output=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + ("+dirty" if dirty else "")
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "code": _code_version(),
+        "nproc": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "loadavg_at_start": list(os.getloadavg()),
+    }
+
+
+def client_ceiling(args: argparse.Namespace) -> PhaseResult:
+    """The load generator against a trivial fixed-reply server (a process of its own):
+    what this client can drive at most with these settings on this machine."""
+    process = subprocess.Popen([sys.executable, "-m", "benchmarks.fixed_server"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().split()[1])
+        request = [f"GET /_cogsync/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()]
+        seconds = min(args.seconds, 2.0)
+        run_phase("127.0.0.1", port, request, concurrency=args.concurrency,
+                  seconds=min(args.warmup, 0.5), repeat=True)
+        return run_phase("127.0.0.1", port, request, concurrency=args.concurrency,
+                         seconds=seconds, repeat=True, server_pid=process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+class Bench:
+    def __init__(self, server: BenchServer, args: argparse.Namespace):
+        self.server = server
+        self.args = args
+        self.rows: list[dict[str, Any]] = []
+
+    def phase(self, requests: list[bytes], seconds: float, repeat: bool) -> PhaseResult:
+        return run_phase(self.server.host, self.server.port, requests,
+                         concurrency=self.args.concurrency, seconds=seconds, repeat=repeat,
+                         server_pid=self.server.pid)
+
+    def bare(self) -> PhaseResult:
+        request = [f"GET /_cogsync/health HTTP/1.1\r\nHost: {self.server.host}:"
+                   f"{self.server.port}\r\n\r\n".encode()]
+        self.phase(request, min(self.args.warmup, 0.5), repeat=True)
+        return self.phase(request, self.args.seconds, repeat=True)
+
+    def scenario(self, name: str, round_no: int, warm: Callable[[], PhaseResult],
+                 prepare: Callable[[PhaseResult], tuple[list[bytes], bool]],
+                 after: Callable[[PhaseResult], None] = lambda _: None) -> None:
+        """Warm the scenario up, build its signed requests, measure the bare endpoint, then
+        the scenario: the baseline is right next to what it is compared with."""
+        warm_result = warm()
+        after(warm_result)
+        requests, repeat = prepare(warm_result)
+        baseline = self.bare()
+        result = self.phase(requests, self.args.seconds, repeat)
+        after(result)
+        self.rows.append(_row(BARE, round_no, baseline, None))
+        self.rows.append(_row(name, round_no, result, baseline))
+        _print_rows(self.rows[-2:])
+
+    def run(self) -> str:
+        signer = Signer(self.server)
+        updates, lists = UpdateWorkload(signer), ListWorkload(signer)
+        updates.setup(self.server)
+        lists.setup(self.server)
+        for round_no in range(1, self.args.rounds + 1):
+
+            def warm_updates() -> PhaseResult:
+                batch = updates.build(max(100, int(self.args.warmup * 2500)))
+                return self.phase(batch, self.args.warmup, repeat=False)
+
+            def prepare_updates(warm: PhaseResult) -> tuple[list[bytes], bool]:
+                # Enough unique writes for the phase at half again the warm-up's rate.
+                rate = warm.throughput or 1000.0  # no warm-up: a guess
+                count = int(rate * self.args.seconds * 1.5) + 100
+                return updates.build(count), False
+
+            if "update" in self.args.scenarios:
+                self.scenario(UPDATE, round_no, warm_updates, prepare_updates, updates.count)
+            if "list" not in self.args.scenarios:
+                continue
+
+            list_requests = lists.build()  # signed now: valid for the next 15 minutes
+            lists.check(self.server, list_requests)
+
+            def warm_lists(requests: list[bytes] = list_requests) -> PhaseResult:
+                return self.phase(requests, self.args.warmup, repeat=True)
+
+            def prepare_lists(_: PhaseResult,
+                              requests: list[bytes] = list_requests) -> tuple[list[bytes], bool]:
+                return requests, True
+
+            self.scenario(LIST, round_no, warm_lists, prepare_lists)
+            last = _last_row(self.rows, LIST)
+            if last["errors"] == 0:
+                lists.check(self.server, list_requests)
+        return updates.verify(self.server)
+
+
+def _last_row(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    return [r for r in rows if r["scenario"] == name][-1]
+
+
+_HEADER = (f"{'scenario':28} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
+           f"{'p99 ms':>7} {'errors':>6} {'cli cpu':>7} {'srv cpu':>7} {'vs bare':>7}")
+
+
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    for r in rows:
+        ratio = f"{r['ratio_to_bare']:.0%}" if r["ratio_to_bare"] is not None else ""
+        print(f"{r['scenario']:28} {r['round']:5d} {r['throughput_rps']:8.0f} "
+              f"{r['p50_ms']:7.2f} {r['p90_ms']:7.2f} {r['p99_ms']:7.2f} {r['errors']:6d} "
+              f"{r['client_cpu_pct']:6.0f}% {r['server_cpu_pct']:6.0f}% {ratio:>7}"
+              + ("  (ran out of pre-built requests)" if r["ran_out_of_requests"] else ""),
+              flush=True)
+        if r["first_error"]:
+            print(f"    first error: {r['first_error']}", flush=True)
+
+
+def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario: the median over rounds of throughput and of the ratio to bare."""
+    summary = []
+    for name in (BARE, UPDATE, LIST):
+        mine = [r for r in rows if r["scenario"] == name]
+        if not mine:
+            continue
+        ratios = [r["ratio_to_bare"] for r in mine if r["ratio_to_bare"] is not None]
+        ratio = statistics.median(ratios) if ratios else None
+        target = TARGETS.get(name)
+        summary.append({
+            "scenario": name,
+            "throughput_rps": round(statistics.median(r["throughput_rps"] for r in mine), 1),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in mine), 2),
+            "p90_ms": round(statistics.median(r["p90_ms"] for r in mine), 2),
+            "p99_ms": round(statistics.median(r["p99_ms"] for r in mine), 2),
+            "errors": sum(r["errors"] for r in mine),
+            "ratio_to_bare": round(ratio, 3) if ratio is not None else None,
+            "target": target,
+            "met": (ratio >= target) if ratio is not None and target is not None else None,
+        })
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="timed length of each phase (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="untimed warm-up before each scenario (default 1)")
+    parser.add_argument("--concurrency", type=int, default=16,
+                        help="keep-alive connections, one request in flight each (default 16)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat every scenario with its baseline; medians are reported")
+    parser.add_argument("--scenarios", type=lambda text: text.split(","),
+                        default=["update", "list"],
+                        help="comma-separated subset of: update,list (default both)")
+    parser.add_argument("--sqlite-synchronous", choices=["NORMAL", "FULL"],
+                        help="passed to the server (its default: NORMAL, which in WAL mode "
+                        "keeps every acknowledged write through a crash of the process)")
+    parser.add_argument("--json", metavar="FILE", help="write the results to this file")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit with status 3 when a target is not met")
+    args = parser.parse_args(argv)
+    if not 0 < args.seconds <= 300 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--seconds must be in (0, 300], --warmup >= 0, --concurrency >= 1")
+    if not args.scenarios or not set(args.scenarios) <= {"update", "list"}:
+        parser.error("--scenarios takes update, list or update,list")
+
+    info = machine()
+    print(f"cogsync benchmark: {info['nproc']} x {info['cpu_model']}, {info['python']}, "
+          f"load average {info['loadavg_at_start'][0]:.2f}; concurrency {args.concurrency}, "
+          f"{args.seconds:g} s per phase, {args.rounds} round(s)", flush=True)
+    print(_HEADER, flush=True)
+    ceiling = _row(CEILING, 0, client_ceiling(args), None)
+    _print_rows([ceiling])
+    extra = ["--sqlite-synchronous", args.sqlite_synchronous] if args.sqlite_synchronous else []
+    with tempfile.TemporaryDirectory(prefix="cogsync-bench-") as folder:
+        server = BenchServer(Path(folder), extra).start()
+        try:
+            print(f"server: {server.endpoint} (pid {server.pid}), one worker, SQLite, "
+                  f"synchronous={args.sqlite_synchronous or 'NORMAL (default)'}", flush=True)
+            bench = Bench(server, args)
+            problem = bench.run()
+        finally:
+            server.stop()
+
+    summary = summarize(bench.rows)
+    print("\nsummary (median over rounds)")
+    bare_rps = summary[0]["throughput_rps"]
+    if ceiling["throughput_rps"]:
+        print(f"  load generator: {ceiling['throughput_rps']:.0f} req/s against a fixed reply;"
+              f" the bare endpoint ran at {bare_rps / ceiling['throughput_rps']:.0%} of that")
+    for s in summary:
+        if s["target"] is None:
+            continue
+        verdict = "met" if s["met"] else "NOT met"
+        print(f"  {s['scenario']:28} {s['throughput_rps']:8.0f} req/s = "
+              f"{s['ratio_to_bare']:.0%} of bare (target >= {s['target']:.0%}): {verdict}")
+    errors = sum(r["errors"] for r in [ceiling, *bench.rows])
+    print(f"request errors: {errors}")
+    if problem:
+        print(f"write check FAILED: {problem}")
+    elif "update" in args.scenarios:
+        print("write check: every acknowledged UpdateRecords applied exactly once")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "machine": info,
+            "settings": {"seconds": args.seconds, "warmup": args.warmup,
+                         "concurrency": args.concurrency, "rounds": args.rounds,
+                         "scenarios": args.scenarios,
+                         "sqlite_synchronous": args.sqlite_synchronous or "NORMAL",
+                         "workers": 1, "database": "sqlite"},
+            "client_ceiling": ceiling,
+            "phases": bench.rows,
+            "summary": summary,
+            "request_errors": errors,
+            "write_check": problem or "ok",
+        }, indent=2) + "\n")
+    if errors or problem:
+        return 1
+    if args.strict and not all(s["met"] for s in summary if s["met"] is not None):
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
