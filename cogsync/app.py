@@ -32,6 +32,7 @@ from cogsync.errors import (
     InvalidParameter,
     NotAuthorized,
     ServiceError,
+    StartupError,
     UnknownOperation,
     UnrecognizedClient,
 )
@@ -101,11 +102,14 @@ def build_components(settings: Settings, *, run_migrations: bool = True) -> Comp
     if run_migrations:
         migrate(engine)
     store = Store(engine)
-    master = (
-        MasterKey.decode(settings.secret_key)
-        if settings.secret_key
-        else MasterKey.load_or_create(settings.key_file)
-    )
+    try:
+        master = (
+            MasterKey.decode(settings.secret_key)
+            if settings.secret_key
+            else MasterKey.load_or_create(settings.key_file)
+        )
+    except ValueError as exc:
+        raise StartupError(f"the master key is not usable: {exc}") from None
     keyring = KeyRing(store, master.box("access-keys"))
     tokens = TokenSealer(master.box("tokens"), settings.limits.session_ttl_seconds)
     trigger = SyncTriggerInvoker(

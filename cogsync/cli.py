@@ -20,6 +20,7 @@ from cogsync.accounts import (
 )
 from cogsync.app import SETTINGS_VARIABLE, CogsyncApp, build_components
 from cogsync.config import Limits, Settings, env, settings_to_json
+from cogsync.errors import StartupError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,17 @@ def _port(args: argparse.Namespace, default: int) -> int:
     return int(env("COGSYNC_PORT", str(default)) or default)
 
 
+def _synchronous(args: argparse.Namespace, default: str) -> str:
+    value = (
+        getattr(args, "sqlite_synchronous", None)
+        or env("COGSYNC_SQLITE_SYNCHRONOUS", default)
+        or default
+    ).upper()
+    if value not in ("NORMAL", "FULL"):
+        raise StartupError(f"COGSYNC_SQLITE_SYNCHRONOUS must be NORMAL or FULL, not {value}")
+    return value
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings()
     limits = Limits(
@@ -61,11 +73,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database or env("COGSYNC_DATABASE_URL"),
         region=args.region or env("COGSYNC_REGION", base.region) or base.region,
         secret_key=env("COGSYNC_SECRET_KEY"),
-        sqlite_synchronous=(
-            getattr(args, "sqlite_synchronous", None)
-            or env("COGSYNC_SQLITE_SYNCHRONOUS", base.sqlite_synchronous)
-            or base.sqlite_synchronous
-        ).upper(),
+        sqlite_synchronous=_synchronous(args, base.sqlite_synchronous),
         open_mode=bool(getattr(args, "open", False)) or env("COGSYNC_OPEN") == "1",
         credentials_lifetime_seconds=float(
             env("COGSYNC_CREDENTIALS_LIFETIME", str(base.credentials_lifetime_seconds)) or 3600
@@ -354,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except UnknownAccount as exc:
+    except (UnknownAccount, StartupError) as exc:
         print(f"cogsync: {exc}", file=sys.stderr)
         return 2
 

@@ -86,6 +86,21 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+# Tokens handed to clients start with a letter: one that started with "-" (URL-safe
+# base64 has it) would read as an option to the AWS CLI ("--sync-session-token -x...").
+TOKEN_PREFIX = "c"
+
+
+def encode_token(data: bytes) -> str:
+    return TOKEN_PREFIX + b64encode(data)
+
+
+def decode_token(text: str) -> bytes:
+    if not text.startswith(TOKEN_PREFIX):
+        raise SealError("not a cogsync token")
+    return b64decode(text[len(TOKEN_PREFIX) :])
+
+
 def b64decode(text: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

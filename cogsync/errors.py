@@ -7,6 +7,10 @@ the common SigV4 codes carry their own status.
 from __future__ import annotations
 
 
+class StartupError(Exception):
+    """The server cannot start as configured; the message says why and what to do."""
+
+
 class ServiceError(Exception):
     """An error rendered to the client in the AWS shape."""
 

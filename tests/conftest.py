@@ -16,9 +16,8 @@ import pytest
 from tests.server import ServerProcess, backend, drop_test_schemas, new_identity_id
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    if backend() == "postgresql":
-        drop_test_schemas()
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_test_schemas()
 
 
 def pytest_report_header() -> str:

@@ -34,21 +34,26 @@ def backend() -> str:
     return os.environ.get("COGSYNC_TEST_BACKEND", "sqlite")
 
 
+CREATED_SCHEMAS: set[str] = set()
+
+
 def postgres_database_for(data_dir: Path) -> str:
     """A schema of its own per data folder, so a restarted server finds its data again."""
     schema = SCHEMA_PREFIX + uuid.uuid5(uuid.NAMESPACE_URL, str(data_dir.resolve())).hex[:16]
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    CREATED_SCHEMAS.add(schema)
     return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
 
 
 def drop_test_schemas() -> None:
+    """Drops the schemas this run made (and no one else's: runs may overlap)."""
+    if not CREATED_SCHEMAS:
+        return
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA_PREFIX + "%",)
-        ).fetchall()
-        for (schema,) in rows:
+        for schema in sorted(CREATED_SCHEMAS):
             conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    CREATED_SCHEMAS.clear()
 
 
 def new_identity_id() -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from cogsync.crypto import MasterKey, SealError, b64decode, b64encode
+from cogsync.crypto import MasterKey, SealError, b64encode, decode_token, encode_token
 from cogsync.errors import ExpiredToken, UnrecognizedClient
 
 _PURPOSE = b"temporary-credentials"
@@ -50,7 +50,7 @@ class CredentialIssuer:
 
     def _secret_for(self, access_key_id: str) -> str:
         digest = hmac.digest(self._secret_key, access_key_id.encode(), hashlib.sha256)
-        return b64encode(digest)[:40]
+        return "s" + b64encode(digest)[:39]  # a letter first, like AWS's secrets
 
     def issue(self, account_id: str, pool_id: str, identity_id: str) -> TemporaryCredentials:
         access_key_id = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
@@ -62,7 +62,7 @@ class CredentialIssuer:
             "i": identity_id,
             "e": expiration,
         }
-        token = b64encode(self._box.seal(orjson.dumps(claim), _PURPOSE))
+        token = encode_token(self._box.seal(orjson.dumps(claim), _PURPOSE))
         return TemporaryCredentials(
             access_key_id, self._secret_for(access_key_id), token, expiration
         )
@@ -73,7 +73,7 @@ class CredentialIssuer:
         """The identity a session token names and the secret to check the signature with."""
         invalid = UnrecognizedClient("The security token included in the request is invalid.")
         try:
-            raw = orjson.loads(self._box.open(b64decode(session_token), _PURPOSE))
+            raw = orjson.loads(self._box.open(decode_token(session_token), _PURPOSE))
             claim = IdentityClaim(
                 str(raw["k"]), str(raw["a"]), str(raw["p"]), str(raw["i"]), float(raw["e"])
             )

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from cogsync.crypto import SecretBox
-from cogsync.errors import NotAuthorized
+from cogsync.crypto import SealError, SecretBox
+from cogsync.errors import NotAuthorized, StartupError
 from cogsync.store.database import Store
 
 COGNITO_PROVIDER = "cognito-identity.amazonaws.com"
@@ -59,7 +59,13 @@ class TokenSigner:
                 )
                 tx.put_server_key(_KEY_NAME, box.seal(pem, _PURPOSE), time.time())
                 return pem
-        return box.open(sealed, _PURPOSE)
+        try:
+            return box.open(sealed, _PURPOSE)
+        except SealError:
+            raise StartupError(
+                "this database was sealed under another master key: start with the "
+                "original key (COGSYNC_SECRET_KEY, or the data folder's master.key)"
+            ) from None
 
     def issue(self, pool_id: str, identity_id: str, amr: list[str], duration: int) -> str:
         now = int(time.time())

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from cogsync.crypto import SealError, SecretBox, b64decode, b64encode
+from cogsync.crypto import SealError, SecretBox, decode_token, encode_token
 from cogsync.errors import InvalidParameter
 
 
@@ -33,11 +33,11 @@ class TokenSealer:
         self.session_ttl = session_ttl
 
     def seal(self, kind: str, payload: dict[str, Any]) -> str:
-        return b64encode(self._box.seal(orjson.dumps(payload), kind.encode()))
+        return encode_token(self._box.seal(orjson.dumps(payload), kind.encode()))
 
     def open(self, kind: str, token: str, what: str) -> dict[str, Any]:
         try:
-            payload = orjson.loads(self._box.open(b64decode(token), kind.encode()))
+            payload = orjson.loads(self._box.open(decode_token(token), kind.encode()))
         except (SealError, orjson.JSONDecodeError):
             raise InvalidParameter(f"The {what} is not valid") from None
         if not isinstance(payload, dict):
