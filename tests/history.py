@@ -104,3 +104,69 @@ def check(history: History, final: dict[str, tuple[str, int]]) -> dict[str, int]
         assert len(tokens) == len(set(tokens)) == len(counts)
         writes[name] = len(counts)
     return writes
+
+
+@dataclass
+class Storm:
+    """Writes of 5 fresh keys per call from several threads, with what was acknowledged."""
+
+    acked: list[tuple[str, list[str]]] = field(default_factory=list)
+    unknown: list[tuple[str, list[str]]] = field(default_factory=list)  # no answer came
+
+
+def write_storm(clients: Callable[[int, int], Any], pool_id: str, identity: str,
+                disturb: Callable[[], None], writers: int = 4) -> Storm:
+    """Runs writers (``clients(writer, call)`` picks a client) while ``disturb()`` runs,
+    e.g. kills and restarts servers; returns what was acknowledged."""
+    from tests.test_sync_semantics import put
+
+    storm, stop, lock = Storm(), threading.Event(), threading.Lock()
+
+    def writer(n: int) -> None:
+        where = dict(IdentityPoolId=pool_id, IdentityId=identity, DatasetName=f"storm{n}")
+        i = 0
+        while not stop.is_set():
+            keys = [f"w{n}-{i}-{j}" for j in range(5)]
+            i += 1
+            try:
+                client = clients(n, i)
+                token = client.list_records(**where, MaxResults=1)["SyncSessionToken"]
+            except Exception:
+                time.sleep(0.05)  # that server is down: nothing was sent to write
+                continue
+            try:
+                client.update_records(**where, SyncSessionToken=token,
+                                      RecordPatches=[put(k, k) for k in keys])
+                with lock:
+                    storm.acked.append((where["DatasetName"], keys))
+            except Exception:
+                with lock:
+                    storm.unknown.append((where["DatasetName"], keys))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    try:
+        disturb()
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    return storm
+
+
+def check_storm(storm: Storm, client: Any, pool_id: str, identity: str,
+                writers: int = 4) -> None:
+    """Every acknowledged call is wholly present; an unanswered one wholly or not at all."""
+    stored: dict[str, set[str]] = {}
+    for n in range(writers):
+        name = f"storm{n}"
+        records = client.list_records(IdentityPoolId=pool_id, IdentityId=identity,
+                                      DatasetName=name)["Records"]
+        stored[name] = {r["Key"] for r in records}
+    for name, keys in storm.acked:
+        assert set(keys) <= stored[name], "an acknowledged write is missing"
+    for name, keys in storm.unknown:
+        assert set(keys) & stored[name] in (set(), set(keys)), "a call was half applied"
+

@@ -201,14 +201,9 @@ def open_stream(url: str) -> http.client.HTTPResponse:
     return connection.getresponse()
 
 
-def test_live_channel_hears_another_devices_change(make_server: Any) -> None:
-    srv = make_server()
-    home = Household(srv)
-    response = open_stream(presigned_live_url(srv, home.pool, home.identity, home.creds))
-    assert response.status == 200
-    assert response.getheader("content-type") == "text/event-stream"
-    assert response.readline() == b": connected\n"
-    events: list[dict[str, Any]] = []
+def read_events_in_background(response: http.client.HTTPResponse,
+                              events: list[dict[str, Any]]) -> threading.Thread:
+    """Reads the stream until its first ``data:`` line; join the thread to wait."""
 
     def read() -> None:
         for line in response:
@@ -218,6 +213,18 @@ def test_live_channel_hears_another_devices_change(make_server: Any) -> None:
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    return reader
+
+
+def test_live_channel_hears_another_devices_change(make_server: Any) -> None:
+    srv = make_server()
+    home = Household(srv)
+    response = open_stream(presigned_live_url(srv, home.pool, home.identity, home.creds))
+    assert response.status == 200
+    assert response.getheader("content-type") == "text/event-stream"
+    assert response.readline() == b": connected\n"
+    events: list[dict[str, Any]] = []
+    reader = read_events_in_background(response, events)
     count = home.write_from_phone("k", "live")
     reader.join(10)
     assert events == [{"source": "cognito-sync", "type": "SyncTrigger", "syncCount": count,

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from tests import history
 from tests.identity_helpers import make_pool, sync_client_for, unauthenticated_credentials
 from tests.peers import HttpReceiver
 from tests.server import ServerProcess, new_identity_id, postgres_database_for, wait_until
-from tests.test_push import open_stream, presigned_live_url
+from tests.test_push import open_stream, presigned_live_url, read_events_in_background
 from tests.test_sync_semantics import Dataset, error_code, put
 
 SHARED_KEY = "5a" * 32
@@ -131,15 +129,7 @@ def test_live_channel_hears_changes_made_on_another_replica(
     response = open_stream(presigned_live_url(replicas[0], pool, identity_id, creds))
     assert response.readline() == b": connected\n"
     events: list[dict[str, Any]] = []
-
-    def read() -> None:
-        for line in response:
-            if line.startswith(b"data: "):
-                events.append(json.loads(line[6:]))
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    reader = read_events_in_background(response, events)
     time.sleep(0.3)  # the listener of replica 0 is LISTENing by now
     written = Dataset(sync_client_for(replicas[2], creds), pool, identity_id, "far").update(
         [put("k", "v")], DeviceId="other-replica")
@@ -174,55 +164,13 @@ def test_killing_a_replica_mid_storm_loses_no_acknowledged_write(
 ) -> None:
     pool = replicas[0].pool_id
     identity = new_identity_id()
-    acked: list[tuple[str, list[str]]] = []  # (dataset, keys) of acknowledged calls
-    unknown: list[tuple[str, list[str]]] = []  # calls whose answer never came
-    stop = threading.Event()
-    lock = threading.Lock()
 
-    def writer(n: int) -> None:
-        name, i = f"storm{n}", 0
-        while not stop.is_set():
-            replica = replicas[(n + i) % 3]
-            keys = [f"w{n}-{i}-{j}" for j in range(5)]
-            i += 1
-            try:
-                client = replica.client()
-                where = dict(IdentityPoolId=pool, IdentityId=identity, DatasetName=name)
-                token = client.list_records(**where, MaxResults=1)["SyncSessionToken"]
-            except Exception:
-                time.sleep(0.05)  # that replica is down: nothing was sent to write
-                continue
-            try:
-                client.update_records(**where, SyncSessionToken=token,
-                                      RecordPatches=[put(k, k) for k in keys])
-                with lock:
-                    acked.append((name, keys))
-            except Exception:
-                with lock:
-                    unknown.append((name, keys))
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    def kill_a_replica_three_times() -> None:
         for _ in range(3):
             time.sleep(0.8)
             replicas[1].restart()  # kill -9, then start again
-    finally:
-        time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-    assert len(acked) > 20
-    client = replicas[0].client()
-    stored: dict[str, set[str]] = {}
-    for n in range(4):
-        name = f"storm{n}"
-        records = client.list_records(IdentityPoolId=pool, IdentityId=identity,
-                                      DatasetName=name)["Records"]
-        stored[name] = {r["Key"] for r in records}
-    for name, keys in acked:
-        assert set(keys) <= stored[name], "an acknowledged write is missing"
-    for name, keys in unknown:
-        present = set(keys) & stored[name]
-        assert present in (set(), set(keys)), "a call was half applied"
+
+    storm = history.write_storm(lambda n, i: replicas[(n + i) % 3].client(), pool, identity,
+                                kill_a_replica_three_times)
+    assert len(storm.acked) > 20
+    history.check_storm(storm, replicas[0].client(), pool, identity)

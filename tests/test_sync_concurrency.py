@@ -57,54 +57,13 @@ def test_concurrent_first_writes_create_one_dataset(server: Any) -> None:
 def test_kill_9_during_a_write_storm(make_server: Any) -> None:
     srv = make_server()
     identity = new_identity_id()
-    acked: list[tuple[str, list[str]]] = []
-    unknown: list[tuple[str, list[str]]] = []
-    stop = threading.Event()
-    lock = threading.Lock()
 
-    def writer(n: int) -> None:
-        name, i = f"storm{n}", 0
-        where = dict(IdentityPoolId=srv.pool_id, IdentityId=identity, DatasetName=name)
-        while not stop.is_set():
-            keys = [f"w{n}-{i}-{j}" for j in range(5)]
-            i += 1
-            try:
-                client = srv.client()
-                token = client.list_records(**where, MaxResults=1)["SyncSessionToken"]
-            except Exception:
-                time.sleep(0.05)  # the server is down: nothing was sent
-                continue
-            try:
-                client.update_records(**where, SyncSessionToken=token,
-                                      RecordPatches=[put(k, k) for k in keys])
-                with lock:
-                    acked.append((name, keys))
-            except Exception:
-                with lock:
-                    unknown.append((name, keys))
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    def kill_three_times() -> None:
         for _ in range(3):
             time.sleep(0.8)
             srv.restart()  # kill -9, then start again on the same data
-    finally:
-        time.sleep(0.5)
-        stop.set()
-        for thread in threads:
-            thread.join(30)
-    assert len(acked) > 20
-    client = srv.client()
-    for n in range(4):
-        name = f"storm{n}"
-        records = client.list_records(IdentityPoolId=srv.pool_id, IdentityId=identity,
-                                      DatasetName=name)["Records"]
-        stored = {r["Key"] for r in records}
-        for acked_name, keys in acked:
-            if acked_name == name:
-                assert set(keys) <= stored, "an acknowledged write is missing"
-        for unknown_name, keys in unknown:
-            if unknown_name == name:
-                assert set(keys) & stored in (set(), set(keys)), "a call was half applied"
+
+    storm = history.write_storm(lambda n, i: srv.client(), srv.pool_id, identity,
+                                kill_three_times)
+    assert len(storm.acked) > 20
+    history.check_storm(storm, srv.client(), srv.pool_id, identity)

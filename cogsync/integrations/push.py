@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from cogsync.integrations.aws_clients import aws_client, endpoint_from_url
 from cogsync.integrations.events import platform_messages
 from cogsync.integrations.streams import DeliveryError
 
@@ -40,19 +41,8 @@ EndpointCache = tuple[Callable[[str], str | None], Callable[[str, str | None], N
 
 class SnsPush:
     def __init__(self, url: str, region: str, endpoints: EndpointCache):
-        import boto3
-        from botocore.config import Config
-
         self.url = url
-        parsed = urlparse(url)
-        scheme = "https" if parsed.scheme.endswith("+https") else "http"
-        endpoint = f"{scheme}://{parsed.netloc}" if parsed.netloc else None
-        self._client = boto3.client(
-            "sns",
-            region_name=region,
-            endpoint_url=endpoint,
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10),
-        )
+        self._client = aws_client("sns", endpoint_from_url(url), region)
         self._get_endpoint, self._set_endpoint = endpoints
 
     def _application(self, push: dict[str, Any]) -> str:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
 
+from cogsync.integrations.aws_clients import aws_client, endpoint_from_url
+
 
 class DeliveryError(Exception):
     """A delivery failed in a way that may pass: try again later."""
@@ -113,19 +115,8 @@ class NatsStreams:
 
 class KinesisStreams:
     def __init__(self, url: str, region: str):
-        import boto3
-        from botocore.config import Config
-
         self.url = url
-        parsed = urlparse(url)
-        scheme = "https" if parsed.scheme.endswith("+https") else "http"
-        endpoint = f"{scheme}://{parsed.netloc}" if parsed.netloc else None
-        self._client = boto3.client(
-            "kinesis",
-            region_name=region,
-            endpoint_url=endpoint,
-            config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10),
-        )
+        self._client = aws_client("kinesis", endpoint_from_url(url), region)
 
     def _put(self, stream: str, partition_key: str, data: bytes) -> None:
         self._client.put_record(StreamName=stream, Data=data, PartitionKey=partition_key)

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from cogsync.errors import ServiceError
+from cogsync.integrations.aws_clients import aws_client
 
 _OPS = ("replace", "remove")
 
@@ -30,16 +31,8 @@ class LambdaThrottled(ServiceError):
 
 class SyncTriggerInvoker:
     def __init__(self, endpoint: str | None, region: str, timeout: float = 5.0):
-        import boto3
-        from botocore.config import Config
-
-        self._client = boto3.client(
-            "lambda",
-            region_name=region,
-            endpoint_url=endpoint,
-            config=Config(
-                retries={"max_attempts": 1}, connect_timeout=timeout, read_timeout=timeout
-            ),
+        self._client = aws_client(
+            "lambda", endpoint, region, connect_timeout=timeout, read_timeout=timeout
         )
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
