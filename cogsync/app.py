@@ -235,10 +235,13 @@ class CogsyncApp:
                 return
 
     async def _flush_forever(self) -> None:
+        """Each second, off the event loop: session counts to the database, and the
+        SQLite write-ahead log into the database file."""
         while True:
             await asyncio.sleep(self.flush_interval)
             try:
                 await self._in_thread(self.c.service.sessions.flush, self.c.store)
+                await self._in_thread(self.c.store.checkpoint)
             except Exception:
                 log.exception("could not flush sync session counts; will retry")
 

@@ -882,5 +882,12 @@ class Store:
         with self.engine.connect() as conn, conn.begin():
             yield Tx(conn)
 
+    def checkpoint(self) -> None:
+        """Moves the SQLite write-ahead log into the database file without blocking
+        writers (PASSIVE); a no-op on PostgreSQL."""
+        if self.dialect == "sqlite":
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
         self.engine.dispose()
