@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from cogsync.accounts import default_account
@@ -43,7 +43,6 @@ from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
-from cogsync.integrations.live_fanout import PostgresFanout
 from cogsync.integrations.push import open_push
 from cogsync.integrations.streams import open_streams
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
@@ -61,6 +60,9 @@ from cogsync.store.engine import make_engine, migrate
 from cogsync.sync.operations import HANDLERS
 from cogsync.sync.service import SyncService
 from cogsync.sync.tokens import TokenSealer
+
+if TYPE_CHECKING:
+    from cogsync.integrations.live_fanout import PostgresFanout
 
 log = logging.getLogger("cogsync")
 
@@ -166,6 +168,8 @@ class CogsyncApp:
         self.live = LiveBroker()
         self.fanout: PostgresFanout | None = None
         if store.dialect == "postgresql":
+            from cogsync.integrations.live_fanout import PostgresFanout  # needs psycopg
+
             self.fanout = PostgresFanout(settings.resolved_database_url, self.live)
             components.service.listeners.append(self.fanout.publish)
         else:
