@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
 from botocore.exceptions import ClientError
 
 from tests.identity_helpers import (
@@ -34,6 +40,7 @@ class World:
         self.pool = make_pool(server)
         self.developer = server.client()
         self.alice, alice_creds = unauthenticated_credentials(server, self.pool)
+        self.alice_creds = alice_creds
         self.bob, bob_creds = unauthenticated_credentials(server, self.pool)
         self.as_alice = sync_client_for(server, alice_creds)
         self.as_bob = sync_client_for(server, bob_creds)
@@ -211,3 +218,37 @@ def test_credentials_of_another_server_are_refused(make_server: Any) -> None:
     with pytest.raises(ClientError) as excinfo:
         client.list_datasets(IdentityPoolId=pool, IdentityId=identity_id)
     assert error_code(excinfo) == ("UnrecognizedClientException", 403)
+
+
+def _json_form_outcome(server: ServerProcess, credentials: Any, operation: str,
+                       args: dict[str, Any]) -> str:
+    """The same call in the JSON form of the API reference: POST / with X-Amz-Target."""
+    body = json.dumps(args).encode()
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=body, headers={
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": f"com.amazonaws.cognito.sync.model.AWSCognitoSyncService.{operation}",
+    })
+    SigV4Auth(credentials, "cognito-sync", "us-east-1").add_auth(request)
+    sent = urllib.request.Request(server.endpoint + "/", data=body, method="POST",
+                                  headers=dict(request.headers))
+    try:
+        with urllib.request.urlopen(sent, timeout=10) as response:
+            json.loads(response.read())
+            return "ok"
+    except urllib.error.HTTPError as exc:
+        return str(exc.headers["x-amzn-errortype"])
+
+
+@pytest.mark.parametrize("operation", sorted(DEVELOPER_ONLY | IDENTITY_ONLY | BOTH))
+def test_every_operation_in_the_json_form(server: ServerProcess, world: World,
+                                          operation: str) -> None:
+    developer_creds = BotoCredentials(server.credentials.access_key_id,
+                                      server.credentials.secret_access_key)
+    alice = BotoCredentials(world.alice_creds["AccessKeyId"], world.alice_creds["SecretKey"],
+                            world.alice_creds["SessionToken"])
+    client, creds = ((world.as_alice, alice) if operation in IDENTITY_ONLY
+                     else (world.developer, developer_creds))
+    args = world.args(operation, world.alice, world.alice_device)
+    name = client.meta.method_to_api_mapping[operation]
+    assert _json_form_outcome(server, creds, name, args) == _outcome(
+        getattr(client, operation), args)
