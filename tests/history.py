@@ -106,6 +106,24 @@ def check(history: History, final: dict[str, tuple[str, int]]) -> dict[str, int]
     return writes
 
 
+def run_and_check(clients: list[Any], pool_id: str, identity: str, names: list[str],
+                  writers: int, cycles: int) -> None:
+    """The whole workload on datasets ``names``, checked; asserts it did contend."""
+
+    def where(name: str) -> dict[str, str]:
+        return {"IdentityPoolId": pool_id, "IdentityId": identity, "DatasetName": name}
+
+    result = run(lambda n: clients[n % len(clients)], where, names, writers, cycles)
+    final = {}
+    for name in names:
+        listing = clients[0].list_records(**where(name))
+        final[name] = (listing["Records"][0]["Value"], listing["DatasetSyncCount"])
+    writes = check(result, final)
+    conflicts = sum(e.outcome == "conflict" for e in result.events)
+    assert sum(writes.values()) + conflicts == writers * cycles
+    assert conflicts > 0  # the workload did contend, so the check meant something
+
+
 @dataclass
 class Storm:
     """Writes of 5 fresh keys per call from several threads, with what was acknowledged."""
