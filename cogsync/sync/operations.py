@@ -20,16 +20,19 @@ Handler = Callable[[SyncService, Caller, Params], Result]
 
 
 def _record(r: Record) -> dict[str, Any]:
-    return present(
-        {
-            "Key": r.key,
-            "Value": r.value,
-            "SyncCount": r.sync_count,
-            "LastModifiedDate": r.last_modified_date,
-            "LastModifiedBy": r.last_modified_by,
-            "DeviceLastModifiedDate": r.device_last_modified_date,
-        }
-    )
+    # Built member by member: ListRecords makes a hundred of these per call.
+    out: dict[str, Any] = {
+        "Key": r.key,
+        "SyncCount": r.sync_count,
+        "LastModifiedDate": r.last_modified_date,
+    }
+    if r.value is not None:
+        out["Value"] = r.value
+    if r.last_modified_by is not None:
+        out["LastModifiedBy"] = r.last_modified_by
+    if r.device_last_modified_date is not None:
+        out["DeviceLastModifiedDate"] = r.device_last_modified_date
+    return out
 
 
 def _dataset(d: Dataset) -> dict[str, Any]:
