@@ -43,7 +43,7 @@ from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
-from cogsync.integrations.push import open_push
+from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.protocol.model import (
@@ -150,7 +150,7 @@ class CogsyncApp:
         self._flusher: asyncio.Task[None] | None = None
         settings = self.settings
         store = components.store
-        endpoints = (self._device_endpoint, self._set_device_endpoint)
+        endpoints = stored_endpoints(store)
         self.dispatcher = Dispatcher(
             store,
             open_streams(settings.resolved_streams_url, settings.region),
@@ -182,14 +182,6 @@ class CogsyncApp:
             lambda change: self.dispatcher.wake() if change.outbox_entries else None
         )
         self._open_caller: Caller | None = None
-
-    def _device_endpoint(self, device_id: str) -> str | None:
-        with self.c.store.read() as tx:
-            return tx.device_endpoint(device_id)
-
-    def _set_device_endpoint(self, device_id: str, endpoint_arn: str | None) -> None:
-        with self.c.store.write() as tx:
-            tx.set_device_endpoint(device_id, endpoint_arn)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

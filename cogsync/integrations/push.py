@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 from cogsync.integrations.aws_clients import aws_client, endpoint_from_url
 from cogsync.integrations.events import platform_messages
 from cogsync.integrations.streams import DeliveryError
+from cogsync.store.database import Store
 
 
 class DeviceRejected(Exception):
@@ -37,6 +38,20 @@ class PushChannel(Protocol):
 
 # The device's SNS endpoint ARN, cached in the store: (get, set).
 EndpointCache = tuple[Callable[[str], str | None], Callable[[str, str | None], None]]
+
+
+def stored_endpoints(store: Store) -> EndpointCache:
+    """The SNS endpoint ARN of each device, kept with the device in the database."""
+
+    def get(device_id: str) -> str | None:
+        with store.read() as tx:
+            return tx.device_endpoint(device_id)
+
+    def put(device_id: str, endpoint_arn: str | None) -> None:
+        with store.write() as tx:
+            tx.set_device_endpoint(device_id, endpoint_arn)
+
+    return get, put
 
 
 class SnsPush:
