@@ -2,20 +2,24 @@
 
 Requests are complete byte strings, built and SigV4-signed before the clock starts, so
 during a timed phase the generator only writes bytes and reads responses (asyncio
-streams, uvloop when installed). Each connection has one request in flight at a time
-(a closed loop), so ``concurrency`` is the number of outstanding requests.
+streams, uvloop when installed). Each connection has one request in flight at a time.
+``run_phase`` is a closed loop: ``concurrency`` is the number of outstanding requests.
+``run_open_phase`` is an open loop: requests are due at a fixed rate whatever the server
+does, and each latency counts from the time its request was due, so a slow answer that
+delays the requests behind it shows in their latencies too (no coordinated omission).
+A server that closes the connection after each answer (``Connection: close``) gets a new
+connection for the next request, and connecting counts in that request's latency.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from benchmarks.procs import tree_cpu_seconds
 
 
 @dataclass
@@ -30,8 +34,9 @@ class PhaseResult:
     first_error: str = ""
     exhausted: bool = False  # a finite request list ran out before the deadline
     client_cpu: float = 0.0  # CPU seconds of this process during the phase
-    server_cpu: float = 0.0  # CPU seconds of the server process during the phase
+    server_cpu: float = 0.0  # CPU seconds of the server's process tree during the phase
     last_body: bytes = b""
+    send_lags: list[float] = field(default_factory=list)  # open loop: sent after due, s
 
     @property
     def throughput(self) -> float:
@@ -46,18 +51,8 @@ class PhaseResult:
         return ordered[min(rank, len(ordered)) - 1]
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), from /proc; 0.0 where unavailable."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-
-
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    """Status and body of one HTTP/1.1 response framed by Content-Length."""
+async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """Status, body and whether the server closes the connection after this response."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     lowered = head.lower()
@@ -67,6 +62,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     end = lowered.find(b"\r\n", at + 2)
     length = int(lowered[at + 17 : end])
     body = await reader.readexactly(length) if length else b""
+    return status, body, b"\r\nconnection: close\r\n" in lowered
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Status and body of one HTTP/1.1 response framed by Content-Length."""
+    status, body, _ = await _read(reader)
     return status, body
 
 
@@ -92,59 +93,132 @@ class _Source:
         return self.requests[n]
 
 
-async def _phase(host: str, port: int, source: _Source, concurrency: int, seconds: float,
-                 server_pid: int | None) -> PhaseResult:
-    connections = await asyncio.gather(
-        *(asyncio.open_connection(host, port) for _ in range(concurrency))
-    )
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-    last_body = [b""]
-    clock = time.perf_counter
+class _Connection:
+    """One keep-alive connection, opened again (inside the timed request) when the
+    server closed it after its last answer."""
 
-    async def worker(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while clock() < deadline:
-            request = source.take()
-            if request is None:
-                return
-            started = clock()
-            writer.write(request)
-            try:
-                status, body = await read_response(reader)
-            except (ConnectionError, asyncio.IncompleteReadError, ValueError) as error:
-                errors.append(f"connection: {error!r}")
-                return
-            latencies.append(clock() - started)
-            if status != 200:
-                statuses[status] += 1
-                if not errors:
-                    errors.append(f"HTTP {status}: {body[:300].decode(errors='replace')}")
-            last_body[0] = body
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
-    server_cpu = process_cpu_seconds(server_pid) if server_pid else 0.0
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def send(self, request: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            await self.open()
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(request)
+        status, body, closing = await _read(self.reader)
+        if closing:
+            self.close()
+        return status, body
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+class _Tally:
+    """Latencies and failures of one phase, shared by its connections."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.send_lags: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.errors: list[str] = []
+        self.broken = 0
+        self.last_body = b""
+
+    async def exchange(self, connection: _Connection, request: bytes, since: float) -> bool:
+        """Sends one request; its latency counts from ``since``. False: connection lost."""
+        try:
+            status, body = await connection.send(request)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as error:
+            self.broken += 1
+            self.errors.append(f"connection: {error!r}")
+            connection.close()
+            return False
+        self.latencies.append(time.perf_counter() - since)
+        if status != 200:
+            self.statuses[status] += 1
+            if not self.errors:
+                self.errors.append(f"HTTP {status}: {body[:300].decode(errors='replace')}")
+        self.last_body = body
+        return True
+
+
+async def _timed(host: str, port: int, connections: int, seconds: float,
+                 server_pid: int | None, source: _Source,
+                 work: Callable[[_Connection, _Tally, float], Awaitable[None]]) -> PhaseResult:
+    """Opens the connections (not timed), runs ``work`` on each until ``seconds`` have
+    passed, and measures the wall time and the client's and the server's CPU use."""
+    pool = [_Connection(host, port) for _ in range(connections)]
+    await asyncio.gather(*(c.open() for c in pool))
+    tally = _Tally()
+    server_cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
     client_cpu = time.process_time()
-    started = clock()
-    deadline = started + seconds
-    await asyncio.gather(*(worker(r, w) for r, w in connections))
-    elapsed = clock() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(work(c, tally, started) for c in pool))
+    elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu
-    server_cpu = (process_cpu_seconds(server_pid) - server_cpu) if server_pid else 0.0
-    for _, writer in connections:
-        writer.close()
-    failed = sum(statuses.values()) + sum(1 for e in errors if e.startswith("connection"))
+    server_cpu = (tree_cpu_seconds(server_pid) - server_cpu) if server_pid else 0.0
+    for connection in pool:
+        connection.close()
     return PhaseResult(
-        requests=len(latencies),
-        errors=failed,
+        requests=len(tally.latencies),
+        errors=sum(tally.statuses.values()) + tally.broken,
         seconds=elapsed,
-        latencies=latencies,
-        statuses=statuses,
-        first_error=errors[0] if errors else "",
+        latencies=tally.latencies,
+        statuses=tally.statuses,
+        first_error=tally.errors[0] if tally.errors else "",
         exhausted=source.exhausted,
         client_cpu=client_cpu,
         server_cpu=server_cpu,
-        last_body=last_body[0],
+        last_body=tally.last_body,
+        send_lags=tally.send_lags,
     )
+
+
+async def _closed(host: str, port: int, source: _Source, concurrency: int, seconds: float,
+                  server_pid: int | None) -> PhaseResult:
+    clock = time.perf_counter
+
+    async def work(connection: _Connection, tally: _Tally, started: float) -> None:
+        deadline = started + seconds
+        while clock() < deadline:
+            request = source.take()
+            if request is None or not await tally.exchange(connection, request, clock()):
+                return
+
+    return await _timed(host, port, concurrency, seconds, server_pid, source, work)
+
+
+async def _open(host: str, port: int, source: _Source, rate: float, connections: int,
+                seconds: float, server_pid: int | None) -> PhaseResult:
+    """Request n is due at start + n / rate. A connection takes the next due request,
+    waits for its time, sends it and times it from when it was due."""
+    clock = time.perf_counter
+    due = [0]
+
+    async def work(connection: _Connection, tally: _Tally, started: float) -> None:
+        while True:
+            at = started + due[0] / rate
+            if at >= started + seconds:
+                return
+            due[0] += 1
+            if (wait := at - clock()) > 0:
+                await asyncio.sleep(wait)
+            request = source.take()
+            if request is None:
+                return
+            tally.send_lags.append(max(0.0, clock() - at))
+            if not await tally.exchange(connection, request, at):
+                return
+
+    return await _timed(host, port, connections, seconds, server_pid, source, work)
 
 
 def _loop_run(coro: object) -> object:
@@ -160,7 +234,20 @@ def run_phase(host: str, port: int, requests: Sequence[bytes], *, concurrency: i
     """Sends requests over ``concurrency`` connections until ``seconds`` have passed (or,
     without ``repeat``, until every request was sent once); connecting is not timed."""
     source = _Source(requests, repeat)
-    result = _loop_run(_phase(host, port, source, concurrency, seconds, server_pid))
+    result = _loop_run(_closed(host, port, source, concurrency, seconds, server_pid))
+    assert isinstance(result, PhaseResult)
+    return result
+
+
+def run_open_phase(host: str, port: int, requests: Sequence[bytes], *, rate: float,
+                   seconds: float, repeat: bool, connections: int = 64,
+                   server_pid: int | None = None) -> PhaseResult:
+    """Sends ``rate`` requests a second for ``seconds``, whatever the answers' pace, over
+    up to ``connections`` connections; latency counts from when each request was due."""
+    if rate <= 0:
+        raise ValueError("rate must be positive")
+    source = _Source(requests, repeat)
+    result = _loop_run(_open(host, port, source, rate, connections, seconds, server_pid))
     assert isinstance(result, PhaseResult)
     return result
 
@@ -171,13 +258,12 @@ async def _exchange_all(host: str, port: int, requests: Sequence[bytes],
     indexes = iter(range(len(requests)))
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection(host, port)
+        connection = _Connection(host, port)
         try:
             for i in indexes:
-                writer.write(requests[i])
-                results[i] = await read_response(reader)
+                results[i] = await connection.send(requests[i])
         finally:
-            writer.close()
+            connection.close()
 
     await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests)))))
     return results

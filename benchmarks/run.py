@@ -15,177 +15,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-
-from benchmarks.load import PhaseResult, exchange, run_phase
+from benchmarks.load import PhaseResult, run_phase
 from benchmarks.server import BenchServer
+from benchmarks.signing import Signer
+from benchmarks.workloads import ListWorkload, UpdateWorkload
 
-REGION = "us-east-1"
 CEILING = "client ceiling (fixed reply)"
 BARE = "bare endpoint"
 UPDATE = "UpdateRecords (10 patches)"
 LIST = "ListRecords (100 records)"
 TARGETS = {UPDATE: 0.40, LIST: 0.50}
-
-UPDATE_IDENTITIES = 40
-UPDATE_DATASETS_PER_IDENTITY = 4  # within the 20 datasets per identity
-LIST_IDENTITIES = 16
-PATCHES = 10
-VALUE = "v" * 32  # ~42 bytes a record with its key: ~2,400 writes fit in a 1 MiB dataset
-
-
-class Signer:
-    """Builds the exact bytes of SigV4-signed HTTP/1.1 requests, as botocore signs them."""
-
-    def __init__(self, server: BenchServer):
-        self.server = server
-        self.netloc = f"{server.host}:{server.port}"
-        self.auth = SigV4Auth(
-            Credentials(server.access_key_id, server.secret_access_key), "cognito-sync", REGION
-        )
-
-    def request(self, method: str, path: str, body: bytes = b"") -> bytes:
-        headers = {"Content-Type": "application/json"} if body else {}
-        request = AWSRequest(method=method, url=f"http://{self.netloc}{path}", data=body,
-                             headers=headers)
-        self.auth.add_auth(request)
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.netloc}"]
-        lines += [f"{name}: {value}" for name, value in request.headers.items()]
-        if body or method != "GET":
-            lines.append(f"Content-Length: {len(body)}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-    def dataset_path(self, identity: str, dataset: str) -> str:
-        pool = quote(self.server.pool_id, safe="")
-        return f"/identitypools/{pool}/identities/{quote(identity, safe='')}/datasets/{dataset}"
-
-    def list_records(self, identity: str, dataset: str, query: str = "lastSyncCount=0") -> bytes:
-        return self.request("GET", f"{self.dataset_path(identity, dataset)}/records?{query}")
-
-    def update_records(self, identity: str, dataset: str, token: str,
-                       patches: list[dict[str, Any]]) -> bytes:
-        body = json.dumps({"SyncSessionToken": token, "DeviceId": "bench-device",
-                           "RecordPatches": patches}, separators=(",", ":")).encode()
-        return self.request("POST", self.dataset_path(identity, dataset), body)
-
-
-def _identity(n: int) -> str:
-    return f"{REGION}:00000000-0000-4000-8000-{n:012x}"
-
-
-def _ok_json(results: list[tuple[int, bytes]], what: str) -> list[dict[str, Any]]:
-    bad = [(s, b[:300]) for s, b in results if s != 200]
-    if bad:
-        raise RuntimeError(f"{what}: {len(bad)} of {len(results)} failed, first: {bad[0]}")
-    return [json.loads(body) for _, body in results]
-
-
-@dataclass
-class UpdateWorkload:
-    """Fresh keys (SyncCount 0) spread round-robin over many datasets: every call is a
-    valid, conflict-free write that adds 10 records and bumps its dataset's count by 1."""
-
-    signer: Signer
-    datasets: list[tuple[str, str, str]] = field(default_factory=list)  # identity, name, token
-    sent: int = 0  # requests built so far; also makes every key unique
-    succeeded: int = 0
-
-    def setup(self, server: BenchServer) -> None:
-        pairs = [(_identity(i), f"bench-{d}") for i in range(UPDATE_IDENTITIES)
-                 for d in range(UPDATE_DATASETS_PER_IDENTITY)]
-        answers = _ok_json(
-            exchange(server.host, server.port,
-                     [self.signer.list_records(i, d) for i, d in pairs]),
-            "ListRecords for session tokens",
-        )
-        self.datasets = [(i, d, a["SyncSessionToken"]) for (i, d), a in zip(pairs, answers,
-                                                                            strict=True)]
-
-    def build(self, count: int) -> list[bytes]:
-        requests = []
-        now = round(time.time(), 3)
-        for n in range(self.sent, self.sent + count):
-            identity, dataset, token = self.datasets[n % len(self.datasets)]
-            patches = [{"Op": "replace", "Key": f"k{n}-{j}", "Value": VALUE, "SyncCount": 0,
-                        "DeviceLastModifiedDate": now} for j in range(PATCHES)]
-            requests.append(self.signer.update_records(identity, dataset, token, patches))
-        self.sent += count
-        per_dataset = math.ceil(self.sent / len(self.datasets)) * PATCHES
-        if per_dataset * (len(f"k{self.sent}-9") + len(VALUE)) > 0.9 * 1024 * 1024:
-            raise RuntimeError("too many writes for the benchmark's datasets: use fewer seconds")
-        return requests
-
-    def count(self, result: PhaseResult) -> None:
-        self.succeeded += result.requests - sum(result.statuses.values())
-
-    def verify(self, server: BenchServer) -> str:
-        """Every acknowledged write was applied exactly once: the datasets' sync counts add
-        up to the number of successful UpdateRecords, and they hold 10 records for each."""
-        answers = _ok_json(
-            exchange(server.host, server.port,
-                     [self.signer.list_records(i, d, "lastSyncCount=0&maxResults=1")
-                      for i, d, _ in self.datasets]),
-            "ListRecords to verify the writes",
-        )
-        total = sum(a["DatasetSyncCount"] for a in answers)
-        if total != self.succeeded:
-            return f"sync counts add up to {total}, but {self.succeeded} writes succeeded"
-        pool = quote(self.signer.server.pool_id, safe="")
-        listings = _ok_json(
-            exchange(server.host, server.port, [
-                self.signer.request("GET", f"/identitypools/{pool}/identities/"
-                                    f"{quote(identity, safe='')}/datasets")
-                for identity in sorted({i for i, _, _ in self.datasets})]),
-            "ListDatasets to verify the writes",
-        )
-        records = sum(d["NumRecords"] for listing in listings for d in listing["Datasets"])
-        if records != PATCHES * self.succeeded:
-            return f"{records} records stored, expected {PATCHES} x {self.succeeded}"
-        return ""
-
-
-@dataclass
-class ListWorkload:
-    """Datasets of 100 records; each call lists one from lastSyncCount 0 without a token,
-    so the server opens a new sync session for it."""
-
-    signer: Signer
-    identities: list[str] = field(default_factory=list)
-
-    def setup(self, server: BenchServer) -> None:
-        self.identities = [_identity(10_000 + i) for i in range(LIST_IDENTITIES)]
-        answers = _ok_json(exchange(server.host, server.port,
-                                    [self.signer.list_records(i, "profile")
-                                     for i in self.identities]), "ListRecords for tokens")
-        patches = [{"Op": "replace", "Key": f"setting-{k:03d}", "Value": f"value {k} " + VALUE,
-                    "SyncCount": 0} for k in range(100)]
-        _ok_json(exchange(server.host, server.port, [
-            self.signer.update_records(i, "profile", a["SyncSessionToken"], patches)
-            for i, a in zip(self.identities, answers, strict=True)]), "UpdateRecords setup")
-
-    def build(self) -> list[bytes]:
-        return [self.signer.list_records(i, "profile") for i in self.identities]
-
-    def check(self, server: BenchServer, requests: list[bytes]) -> None:
-        for answer in _ok_json(exchange(server.host, server.port, requests), "ListRecords"):
-            if len(answer["Records"]) != 100 or "NextToken" in answer:
-                raise RuntimeError(f"ListRecords returned {len(answer['Records'])} records")
 
 
 def _row(name: str, round_no: int, result: PhaseResult,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -20,10 +21,13 @@ _POOL = re.compile(r"IdentityPoolId=(\S+)")
 
 @dataclass
 class BenchServer:
-    """One server process: one uvicorn worker, SQLite in ``data_dir``, no rate limits."""
+    """One server process: ``workers`` uvicorn workers (default one), SQLite in
+    ``data_dir`` or the PostgreSQL ``database`` URL, no rate limits."""
 
     data_dir: Path
     extra_args: list[str] = field(default_factory=list)
+    workers: int = 1
+    database: str | None = None
     endpoint: str = ""
     access_key_id: str = ""
     secret_access_key: str = ""
@@ -47,7 +51,9 @@ class BenchServer:
     def start(self, timeout: float = 60.0) -> BenchServer:
         cmd = [sys.executable, "-m", "cogsync", "serve", "--port", "0",
                "--data-dir", str(self.data_dir), "--log-level", "warning",
-               "--workers", "1", *self.extra_args]
+               "--workers", str(self.workers), *self.extra_args]
+        if self.database:
+            cmd += ["--database", self.database]
         # The defaults are what is measured: no database URL, worker count, rate limit or
         # durability setting inherited from the caller's environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith("COGSYNC_")}
@@ -82,7 +88,7 @@ class BenchServer:
         return self
 
     def stop(self) -> None:
-        """SIGTERM (a clean shutdown), then SIGKILL to its process group if it hangs."""
+        """SIGTERM (a clean shutdown), then SIGKILL to what is left of its process group."""
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -91,3 +97,5 @@ class BenchServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):  # a worker its supervisor left behind
+            os.killpg(self.process.pid, signal.SIGKILL)

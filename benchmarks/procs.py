@@ -1,0 +1,68 @@
+"""CPU time and resident memory of a server process and its descendants, from /proc.
+
+``cogsync serve --workers N`` (N > 1) is a supervisor whose worker processes serve the
+requests, so what the server costs is the sum over its process tree.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (which may hold spaces)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and every live descendant of it."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(parents.get(current, []))
+    return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads); 0.0 where unavailable."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants."""
+    return sum(process_cpu_seconds(p) for p in tree_pids(pid))
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of one process; 0 where unavailable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its live descendants, summed (shared pages count
+    once per process, so for several workers this overstates a little)."""
+    return sum(rss_bytes(p) for p in tree_pids(pid))
