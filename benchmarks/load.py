@@ -44,11 +44,16 @@ class PhaseResult:
 
     def percentile(self, p: float) -> float:
         """Nearest-rank percentile of the latencies, in seconds."""
-        if not self.latencies:
-            return 0.0
-        ordered = sorted(self.latencies)
-        rank = max(1, round(p / 100 * len(ordered)))
-        return ordered[min(rank, len(ordered)) - 1]
+        return percentile(self.latencies, p)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, round(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 async def _read(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:

@@ -7,6 +7,11 @@ requests, so what the server costs is the sum over its process tree.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -66,3 +71,39 @@ def tree_rss_bytes(pid: int) -> int:
     """Resident memory of ``pid`` and its live descendants, summed (shared pages count
     once per process, so for several workers this overstates a little)."""
     return sum(rss_bytes(p) for p in tree_pids(pid))
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """SIGTERM to a server started in a session of its own (a clean shutdown), SIGKILL to
+    its process group if it hangs, then to whatever of the group is left (a worker its
+    supervisor left behind)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def launch(cmd: list[str], env: dict[str, str], watch: Callable[[str], bool],
+           timeout: float) -> subprocess.Popen[str]:
+    """Starts a server in a session of its own (its process group holds any workers) and
+    hands each line it prints to ``watch`` on a thread; returns once ``watch`` said it is
+    ready, the server ended, or ``timeout`` passed."""
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, env=env, start_new_session=True)
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if watch(line):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    ready.wait(timeout)
+    return process

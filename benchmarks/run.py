@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load import PhaseResult, run_phase
+from benchmarks.machine import machine
 from benchmarks.server import BenchServer
 from benchmarks.signing import Signer
 from benchmarks.workloads import ListWorkload, UpdateWorkload
@@ -37,7 +36,7 @@ LIST = "ListRecords (100 records)"
 TARGETS = {UPDATE: 0.40, LIST: 0.50}
 
 
-def _row(name: str, round_no: int, result: PhaseResult,
+def phase_row(name: str, round_no: int, result: PhaseResult,
          baseline: PhaseResult | None) -> dict[str, Any]:
     ratio = result.throughput / baseline.throughput if baseline and baseline.throughput else None
     target = TARGETS.get(name)
@@ -67,40 +66,6 @@ def _row(name: str, round_no: int, result: PhaseResult,
     }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _code_version() -> str:
-    """The commit measured, marked ``+dirty`` when the server's code has local changes."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                              capture_output=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "cogsync"], cwd=root,
-                               text=True, capture_output=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head or "unknown") + ("+dirty" if dirty else "")
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "code": _code_version(),
-        "nproc": os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "loadavg_at_start": list(os.getloadavg()),
-    }
-
-
 def client_ceiling(args: argparse.Namespace) -> PhaseResult:
     """The load generator against a trivial fixed-reply server (a process of its own):
     what this client can drive at most with these settings on this machine."""
@@ -125,6 +90,8 @@ class Bench:
         self.server = server
         self.args = args
         self.rows: list[dict[str, Any]] = []
+        signer = Signer(server)
+        self.updates, self.lists = UpdateWorkload(signer), ListWorkload(signer)
 
     def phase(self, requests: list[bytes], seconds: float, repeat: bool) -> PhaseResult:
         return run_phase(self.server.host, self.server.port, requests,
@@ -148,13 +115,18 @@ class Bench:
         baseline = self.bare()
         result = self.phase(requests, self.args.seconds, repeat)
         after(result)
-        self.rows.append(_row(BARE, round_no, baseline, None))
-        self.rows.append(_row(name, round_no, result, baseline))
-        _print_rows(self.rows[-2:])
+        self.rows.append(phase_row(BARE, round_no, baseline, None))
+        self.rows.append(phase_row(name, round_no, result, baseline))
+        print_rows(self.rows[-2:])
 
     def run(self) -> str:
-        signer = Signer(self.server)
-        updates, lists = UpdateWorkload(signer), ListWorkload(signer)
+        """Every round of every scenario, then the write check ("" when it passed)."""
+        self.measure()
+        return self.updates.verify(self.server)
+
+    def measure(self) -> None:
+        """Sets the workloads' data up, then every round of every scenario."""
+        updates, lists = self.updates, self.lists
         updates.setup(self.server)
         lists.setup(self.server)
         for round_no in range(1, self.args.rounds + 1):
@@ -189,19 +161,18 @@ class Bench:
             last = _last_row(self.rows, LIST)
             if last["errors"] == 0:
                 lists.check(self.server, list_requests)
-        return updates.verify(self.server)
 
 
 def _last_row(rows: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return [r for r in rows if r["scenario"] == name][-1]
 
 
-_HEADER = (f"{'scenario':28} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
+HEADER = (f"{'scenario':28} {'round':>5} {'req/s':>8} {'p50 ms':>7} {'p90 ms':>7} "
            f"{'p99 ms':>7} {'errors':>6} {'cli cpu':>7} {'srv cpu':>7} {'srv us/req':>10} "
            f"{'vs bare':>7}")
 
 
-def _print_rows(rows: list[dict[str, Any]]) -> None:
+def print_rows(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         ratio = f"{r['ratio_to_bare']:.0%}" if r["ratio_to_bare"] is not None else ""
         print(f"{r['scenario']:28} {r['round']:5d} {r['throughput_rps']:8.0f} "
@@ -245,17 +216,22 @@ def summarize(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.run", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_phase_arguments(parser: argparse.ArgumentParser) -> None:
+    """--seconds, --warmup and --concurrency: how long and how hard each phase runs."""
     parser.add_argument("--seconds", type=float, default=5.0,
                         help="timed length of each phase (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0,
                         help="untimed warm-up before each scenario (default 1)")
     parser.add_argument("--concurrency", type=int, default=16,
                         help="keep-alive connections, one request in flight each (default 16)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_phase_arguments(parser)
     parser.add_argument("--rounds", type=int, default=1,
                         help="repeat every scenario with its baseline; medians are reported")
     parser.add_argument("--scenarios", type=lambda text: text.split(","),
@@ -277,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"cogsync benchmark: {info['nproc']} x {info['cpu_model']}, {info['python']}, "
           f"load average {info['loadavg_at_start'][0]:.2f}; concurrency {args.concurrency}, "
           f"{args.seconds:g} s per phase, {args.rounds} round(s)", flush=True)
-    print(_HEADER, flush=True)
-    ceiling = _row(CEILING, 0, client_ceiling(args), None)
-    _print_rows([ceiling])
+    print(HEADER, flush=True)
+    ceiling = phase_row(CEILING, 0, client_ceiling(args), None)
+    print_rows([ceiling])
     extra = ["--sqlite-synchronous", args.sqlite_synchronous] if args.sqlite_synchronous else []
     with tempfile.TemporaryDirectory(prefix="cogsync-bench-") as folder:
         server = BenchServer(Path(folder), extra).start()

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
+
+from benchmarks.postgres import POSTGRES_URL, fresh_schema
+from benchmarks.procs import launch, stop_group
 
 _ENDPOINT = re.compile(r"Amazon Cognito Sync at (http://\S+)")
 _KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)")
@@ -57,30 +60,20 @@ class BenchServer:
         # The defaults are what is measured: no database URL, worker count, rate limit or
         # durability setting inherited from the caller's environment.
         env = {k: v for k, v in os.environ.items() if not k.startswith("COGSYNC_")}
-        self.process = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-            start_new_session=True,
-        )
-        ready = threading.Event()
 
-        def pump() -> None:
-            assert self.process is not None and self.process.stdout is not None
-            for line in self.process.stdout:
-                self.output.append(line)
-                if m := _ENDPOINT.search(line):
-                    self.endpoint = m.group(1)
-                if m := _KEY.search(line):
-                    self.access_key_id = m.group(1)
-                if m := _SECRET.search(line):
-                    self.secret_access_key = m.group(1)
-                if m := _POOL.search(line):
-                    self.pool_id = m.group(1)
-                if line.startswith("  aws cognito-sync") or line.startswith("Get a developer"):
-                    ready.set()
-            ready.set()
+        def watch(line: str) -> bool:
+            self.output.append(line)
+            if m := _ENDPOINT.search(line):
+                self.endpoint = m.group(1)
+            if m := _KEY.search(line):
+                self.access_key_id = m.group(1)
+            if m := _SECRET.search(line):
+                self.secret_access_key = m.group(1)
+            if m := _POOL.search(line):
+                self.pool_id = m.group(1)
+            return line.startswith(("  aws cognito-sync", "Get a developer"))
 
-        threading.Thread(target=pump, daemon=True).start()
-        ready.wait(timeout)
+        self.process = launch(cmd, env, watch, timeout)
         if not (self.endpoint and self.access_key_id and self.secret_access_key
                 and self.pool_id) or self.process.poll() is not None:
             self.stop()
@@ -88,14 +81,23 @@ class BenchServer:
         return self
 
     def stop(self) -> None:
-        """SIGTERM (a clean shutdown), then SIGKILL to what is left of its process group."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
+        if self.process is not None:
+            stop_group(self.process)
+
+
+@contextmanager
+def running_server(database: str = "sqlite", workers: int = 1,
+                   extra_args: list[str] | None = None,
+                   postgres_url: str = POSTGRES_URL) -> Iterator[BenchServer]:
+    """A new server on a new database: SQLite in a temporary folder, or a new schema in
+    the PostgreSQL at ``postgres_url``. Stopped, and its data removed, on the way out."""
+    if database not in ("sqlite", "postgresql"):
+        raise ValueError(f"unknown database {database!r}")
+    with tempfile.TemporaryDirectory(prefix="cogsync-bench-") as folder, ExitStack() as stack:
+        url = stack.enter_context(fresh_schema(postgres_url)) if database == "postgresql" else None
+        server = BenchServer(Path(folder), list(extra_args or []), workers=workers,
+                             database=url).start()
         try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-        with contextlib.suppress(ProcessLookupError):  # a worker its supervisor left behind
-            os.killpg(self.process.pid, signal.SIGKILL)
+            yield server
+        finally:
+            server.stop()
