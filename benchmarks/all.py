@@ -29,7 +29,16 @@ from benchmarks.machine import machine
 from benchmarks.moto_peer import measure_moto
 from benchmarks.postgres import POSTGRES_URL
 from benchmarks.report import print_report
-from benchmarks.run import HEADER, LIST, UPDATE, Bench, client_ceiling, phase_row, print_rows
+from benchmarks.run import (
+    HEADER,
+    LIST,
+    UPDATE,
+    Bench,
+    add_phase_arguments,
+    client_ceiling,
+    phase_row,
+    print_rows,
+)
 from benchmarks.run import summarize as summarize_phases
 from benchmarks.server import running_server
 from benchmarks.verdicts import comparisons
@@ -106,12 +115,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.all", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0,
-                        help="timed length of each throughput phase (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0,
-                        help="untimed warm-up before each scenario (default 1)")
-    parser.add_argument("--concurrency", type=int, default=16,
-                        help="closed-loop connections, one request in flight each (default 16)")
+    add_phase_arguments(parser)
     parser.add_argument("--databases", type=_list, default=["sqlite", "postgresql"],
                         help="comma-separated: sqlite,postgresql (default both)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL,

@@ -54,18 +54,23 @@ def _half_peak(ax: Axes, results: dict[str, Any]) -> None:
     ax.legend(fontsize="small")
 
 
+def _growth_axes(ax: Axes, ylabel: str, title: str) -> None:
+    ax.set_xscale("log")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("stored records (log)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+
+
 def _growth_latency(ax: Axes, growth: dict[str, Any]) -> None:
     records = [s["records"] for s in growth["steps"]]
     for key, name, color in (("update", "UpdateRecords", "C0"), ("list", "ListRecords", "C1")):
         for percentile, style in (("p50_ms", "-o"), ("p99_ms", ":s")):
             ax.plot(records, [s[key][percentile] for s in growth["steps"]], style,
                     color=color, label=f"{name} {percentile.split('_')[0]}")
-    ax.set_xscale("log")
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("stored records (log)")
-    ax.set_ylabel("latency, ms (one request at a time)")
-    ax.set_title(f"Cost growth: latency ({growth['database']})")
-    ax.legend(fontsize="small")
+    _growth_axes(ax, "latency, ms (one request at a time)",
+                 f"Cost growth: latency ({growth['database']})")
 
 
 def _growth_memory(ax: Axes, growth: dict[str, Any]) -> None:
@@ -74,12 +79,7 @@ def _growth_memory(ax: Axes, growth: dict[str, Any]) -> None:
     if all(s["data_mib"] is not None for s in growth["steps"]):
         ax.plot(records, [s["data_mib"] for s in growth["steps"]], "--o",
                 label="database files")
-    ax.set_xscale("log")
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("stored records (log)")
-    ax.set_ylabel("MiB")
-    ax.set_title(f"Cost growth: memory ({growth['database']})")
-    ax.legend(fontsize="small")
+    _growth_axes(ax, "MiB", f"Cost growth: memory ({growth['database']})")
 
 
 def draw(results: dict[str, Any], path: Path) -> None:
