@@ -1,0 +1,147 @@
+"""The benchmark's own machinery, where a mistake would make the figures wrong: the open
+loop's timing, process-tree sums, growth steps, the verdicts, PostgreSQL clean-up."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from benchmarks.growth import growth_steps
+from benchmarks.load import run_open_phase, run_phase
+from benchmarks.procs import rss_bytes, tree_cpu_seconds, tree_pids, tree_rss_bytes
+from benchmarks.verdicts import comparisons
+from tests.server import backend
+
+REPLY = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[int]:
+    """Answers at once, except the first request of all, which it holds for 0.3 s."""
+    loop = asyncio.new_event_loop()
+    seen = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while await reader.readuntil(b"\r\n\r\n"):
+            seen[0] += 1
+            if seen[0] == 1:
+                await asyncio.sleep(0.3)
+            writer.write(REPLY)
+
+    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield server.sockets[0].getsockname()[1]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def _request(port: int) -> list[bytes]:
+    return [f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()]
+
+
+def test_open_loop_times_requests_from_when_they_were_due(stalling_server: int) -> None:
+    """One connection, 100 requests a second, the first answer 0.3 s late: the ~30
+    requests due meanwhile wait behind it, and their latencies say so. A closed loop (or
+    timing from the send) would show one slow request."""
+    result = run_open_phase("127.0.0.1", stalling_server, _request(stalling_server),
+                            rate=100, seconds=1.0, repeat=True, connections=1)
+    assert result.errors == 0
+    assert 90 <= result.requests <= 101
+    slow = [latency for latency in result.latencies if latency > 0.1]
+    assert len(slow) >= 15, sorted(result.latencies)[-40:]
+
+
+def test_closed_loop_shows_the_stall_once(stalling_server: int) -> None:
+    result = run_phase("127.0.0.1", stalling_server, _request(stalling_server),
+                       concurrency=1, seconds=0.5, repeat=True)
+    assert result.errors == 0
+    assert len([latency for latency in result.latencies if latency > 0.1]) == 1
+
+
+def test_process_tree_sums_children() -> None:
+    script = ("import subprocess, sys, time; "
+              "c = subprocess.Popen([sys.executable, '-c', 'x = bytearray(30_000_000); "
+              "import time; time.sleep(30)']); time.sleep(30)")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10
+        while len(tree_pids(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pids = tree_pids(parent.pid)
+        assert len(pids) == 2 and pids[0] == parent.pid
+        time.sleep(0.3)  # the child's bytearray is resident
+        assert tree_rss_bytes(parent.pid) >= rss_bytes(parent.pid) + 25_000_000
+        assert tree_cpu_seconds(parent.pid) > 0
+    finally:
+        for pid in reversed(tree_pids(parent.pid)):
+            subprocess.run(["kill", str(pid)], check=False)
+        parent.wait(10)
+
+
+def test_growth_steps() -> None:
+    assert growth_steps(1_000_000) == [1_000, 10_000, 100_000, 1_000_000]
+    assert growth_steps(2_000) == [1_000, 2_000]
+    assert growth_steps(1_000) == [1_000]
+    for bad in (999, 1_050):
+        with pytest.raises(ValueError):
+            growth_steps(bad)
+
+
+def _server(database: str, workers: int, update: float, listing: float) -> dict[str, Any]:
+    summary = [{"scenario": "bare endpoint", "throughput_rps": 1000.0, "ratio_to_bare": None},
+               {"scenario": "UpdateRecords (10 patches)", "throughput_rps": update,
+                "ratio_to_bare": update / 1000},
+               {"scenario": "ListRecords (100 records)", "throughput_rps": listing,
+                "ratio_to_bare": listing / 1000}]
+    half = [{"scenario": "UpdateRecords (10 patches)", "p99_ms": 21.0}] if workers == 1 else []
+    return {"database": database, "workers": workers, "summary": summary, "half_peak": half}
+
+
+def test_verdicts_judge_ratios_of_the_same_run() -> None:
+    step = {"update": {"p50_ms": 1.0, "p99_ms": 2.0}, "list": {"p50_ms": 1.0, "p99_ms": 2.0}}
+    results = {
+        "servers": [_server("sqlite", 1, 399.0, 500.0), _server("sqlite", 2, 800.0, 500.0)],
+        "moto": {"phases": [{"scenario": "moto TransactWriteItems", "throughput_rps": 40.0},
+                            {"scenario": "moto Query", "throughput_rps": 10.0}]},
+        "growth": {"database": "sqlite", "steps": [
+            {"records": 1000, "rss_mib": 100.0, **step},
+            {"records": 1_000_000, "rss_mib": 126.0,
+             "update": {"p50_ms": 1.5, "p99_ms": 9.0}, "list": {"p50_ms": 1.6, "p99_ms": 2.0}},
+        ]},
+    }
+    got = {c["what"]: (c["value"], c["met"]) for c in comparisons(results)}
+    assert got["UpdateRecords (10 patches) / bare endpoint, sqlite"] == (0.399, False)
+    assert got["ListRecords (100 records) / bare endpoint, sqlite"] == (0.5, True)
+    assert got["UpdateRecords / moto TransactWriteItems, sqlite"] == (9.975, False)
+    assert got["UpdateRecords (10 patches) p99 at half of peak, sqlite"] == (21.0, False)
+    assert got["UpdateRecords (10 patches): 2 workers / 1 worker, sqlite"] == (2.005, None)
+    span = "1,000,000 / 1,000 records, sqlite"
+    assert got[f"UpdateRecords p50 latency at {span}"] == (1.5, True)
+    assert got[f"ListRecords p50 latency at {span}"] == (1.6, False)
+    assert got[f"UpdateRecords p99 latency at {span}"] == (4.5, None)
+    assert got[f"server memory (RSS) at {span}"] == (1.26, False)
+
+
+@pytest.mark.skipif(backend() != "postgresql", reason="needs the test PostgreSQL")
+def test_postgres_schema_dropped_even_when_the_benchmark_fails() -> None:
+    import psycopg
+
+    from benchmarks.postgres import POSTGRES_URL, fresh_schema
+
+    with pytest.raises(RuntimeError), fresh_schema() as url:
+        schema = url.rsplit("%3D", 1)[1]
+        with psycopg.connect(POSTGRES_URL) as conn:
+            assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                                (schema,)).fetchone()
+        raise RuntimeError("the benchmark failed")
+    with psycopg.connect(POSTGRES_URL) as conn:
+        assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                            (schema,)).fetchone() is None
