@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cogsync.store.connections import ThreadConnections
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
@@ -350,19 +351,19 @@ class SyncQueries(Queries):
     # --- accounts and keys -------------------------------------------------------
 
     def create_account(self, account_id: str, now: float) -> None:
-        INSERT_ACCOUNT.run(self.conn, account_id=account_id, now=now)
+        INSERT_ACCOUNT.run(self, account_id=account_id, now=now)
 
     def account_exists(self, account_id: str) -> bool:
-        return ACCOUNT_EXISTS.first(self.conn, account_id=account_id) is not None
+        return ACCOUNT_EXISTS.first(self, account_id=account_id) is not None
 
     def first_account(self) -> str | None:
-        return FIRST_ACCOUNT.scalar(self.conn)
+        return FIRST_ACCOUNT.scalar(self)
 
     def create_access_key(
         self, access_key_id: str, account_id: str, secret_ciphertext: bytes, now: float
     ) -> None:
         INSERT_KEY.run(
-            self.conn,
+            self,
             access_key_id=access_key_id,
             account_id=account_id,
             secret_ciphertext=secret_ciphertext,
@@ -372,14 +373,14 @@ class SyncQueries(Queries):
 
     def get_access_key(self, access_key_id: str) -> tuple[str, bytes] | None:
         """(account id, secret ciphertext) of an enabled key."""
-        row = GET_KEY.first(self.conn, key=access_key_id)
+        row = GET_KEY.first(self, key=access_key_id)
         return None if row is None else (row[0], bytes(row[1]))
 
     # --- identity pools ---------------------------------------------------------
 
     def create_pool(self, pool_id: str, account_id: str, name: str, now: float) -> None:
         INSERT_POOL.run(
-            self.conn,
+            self,
             identity_pool_id=pool_id,
             account_id=account_id,
             name=name,
@@ -389,17 +390,17 @@ class SyncQueries(Queries):
         )
 
     def get_pool(self, pool_id: str) -> IdentityPool | None:
-        row = GET_POOL.first(self.conn, pool=pool_id)
+        row = GET_POOL.first(self, pool=pool_id)
         return None if row is None else _pool(row)
 
     def list_pools(self, account_id: str, after: str | None, limit: int) -> list[IdentityPool]:
-        rows = LIST_POOLS.rows(self.conn, account=account_id, after=after or "", limit=limit)
+        rows = LIST_POOLS.rows(self, account=account_id, after=after or "", limit=limit)
         return [_pool(row) for row in rows]
 
     def update_pool(self, pool_id: str, **values: Any) -> None:
         """Sets events (dict), push_sync and cognito_streams (dict or None)."""
         encoded = {k: _json(v) for k, v in values.items()}
-        self.conn.execute(
+        self.execute(
             update(identity_pools)
             .where(identity_pools.c.identity_pool_id == pool_id)
             .values(**encoded)
@@ -407,11 +408,11 @@ class SyncQueries(Queries):
 
     def add_sync_sessions(self, counts: dict[str, int]) -> None:
         for pool_id, n in counts.items():
-            ADD_SESSIONS.run(self.conn, pool=pool_id, n=n)
+            ADD_SESSIONS.run(self, pool=pool_id, n=n)
 
     def pool_storage(self, pool_id: str) -> tuple[int, float | None]:
         """(DataStorage, LastModifiedDate) summed over the pool's datasets."""
-        row = POOL_STORAGE.first(self.conn, pool=pool_id)
+        row = POOL_STORAGE.first(self, pool=pool_id)
         assert row is not None
         return int(row[0]), row[1]
 
@@ -421,18 +422,18 @@ class SyncQueries(Queries):
         """Serializes dataset creation per identity (the per-identity limit needs it)."""
         if self.dialect == "postgresql":
             key = zlib.crc32(f"{pool_id}/{identity_id}".encode())
-            self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({int(key)})")
+            self.driver.execute(f"SELECT pg_advisory_xact_lock({int(key)})")
         # SQLite: the write transaction already holds the database lock.
 
     def get_dataset(
         self, pool_id: str, identity_id: str, name: str, *, for_update: bool = False
     ) -> Dataset | None:
         statement = GET_DATASET_FOR_UPDATE if for_update else GET_DATASET
-        row = statement.first(self.conn, pool=pool_id, identity=identity_id, name=name)
+        row = statement.first(self, pool=pool_id, identity=identity_id, name=name)
         return None if row is None else _dataset(row)
 
     def count_datasets(self, pool_id: str, identity_id: str) -> int:
-        return int(COUNT_DATASETS.scalar(self.conn, pool=pool_id, identity=identity_id))
+        return int(COUNT_DATASETS.scalar(self, pool=pool_id, identity=identity_id))
 
     def create_dataset(
         self,
@@ -454,12 +455,12 @@ class SyncQueries(Queries):
             data_storage=0,
             num_records=0,
         )
-        dataset_id = INSERT_DATASET.scalar(self.conn, **values)
+        dataset_id = INSERT_DATASET.scalar(self, **values)
         return Dataset(dataset_id=dataset_id, **values)
 
     def save_dataset(self, dataset: Dataset) -> None:
         SAVE_DATASET.run(
-            self.conn,
+            self,
             id=dataset.dataset_id,
             sync_count=dataset.sync_count,
             last_modified_date=dataset.last_modified_date,
@@ -472,21 +473,21 @@ class SyncQueries(Queries):
         self, pool_id: str, identity_id: str, after: str | None, limit: int
     ) -> list[Dataset]:
         rows = LIST_DATASETS.rows(
-            self.conn, pool=pool_id, identity=identity_id, after=after or "", limit=limit
+            self, pool=pool_id, identity=identity_id, after=after or "", limit=limit
         )
         return [_dataset(row) for row in rows]
 
     def identity_storage(self, pool_id: str, identity_id: str) -> tuple[int, int, float | None]:
         """(DatasetCount, DataStorage, LastModifiedDate) of one identity."""
-        row = IDENTITY_STORAGE.first(self.conn, pool=pool_id, identity=identity_id)
+        row = IDENTITY_STORAGE.first(self, pool=pool_id, identity=identity_id)
         assert row is not None
         return int(row[0]), int(row[1]), row[2]
 
     def delete_dataset(self, dataset: Dataset, now: float) -> None:
-        DELETE_RECORDS.run(self.conn, id=dataset.dataset_id)
-        DELETE_DATASET.run(self.conn, id=dataset.dataset_id)
+        DELETE_RECORDS.run(self, id=dataset.dataset_id)
+        DELETE_DATASET.run(self, id=dataset.dataset_id)
         UPSERT_DELETION.run(
-            self.conn,
+            self,
             identity_pool_id=dataset.identity_pool_id,
             identity_id=dataset.identity_id,
             name=dataset.name,
@@ -496,11 +497,11 @@ class SyncQueries(Queries):
 
     def deleted_sync_count(self, pool_id: str, identity_id: str, name: str) -> int | None:
         """The sync count a dataset of this name had when it was last deleted."""
-        return DELETED_SYNC_COUNT.scalar(self.conn, pool=pool_id, identity=identity_id, name=name)
+        return DELETED_SYNC_COUNT.scalar(self, pool=pool_id, identity=identity_id, name=name)
 
     def pool_datasets(self, pool_id: str, after_id: int, limit: int) -> list[Dataset]:
         """The pool's datasets in creation order, after a dataset id (bulk publish)."""
-        rows = self.conn.execute(
+        rows = self.execute(
             select(*DATASET_COLUMNS)
             .where(datasets.c.identity_pool_id == pool_id, datasets.c.dataset_id > after_id)
             .order_by(datasets.c.dataset_id)
@@ -509,7 +510,7 @@ class SyncQueries(Queries):
         return [_dataset(tuple(row)) for row in rows]
 
     def live_records(self, dataset_id: int) -> list[Record]:
-        rows = self.conn.execute(
+        rows = self.execute(
             select(*RECORD_COLUMNS)
             .where(records.c.dataset_id == dataset_id, records.c.value.is_not(None))
             .order_by(records.c.key)
@@ -518,11 +519,11 @@ class SyncQueries(Queries):
 
     def merged_names(self, pool_id: str, identity_id: str, name: str) -> list[str]:
         """Datasets merged into this one from another identity, not yet cleaned up."""
-        rows = MERGED_NAMES.rows(self.conn, pool=pool_id, identity=identity_id, name=name)
+        rows = MERGED_NAMES.rows(self, pool=pool_id, identity=identity_id, name=name)
         return [row[0] for row in rows]
 
     def has_deletions(self, pool_id: str, identity_id: str) -> bool:
-        return HAS_DELETIONS.first(self.conn, pool=pool_id, identity=identity_id) is not None
+        return HAS_DELETIONS.first(self, pool=pool_id, identity=identity_id) is not None
 
     # --- records ----------------------------------------------------------------
 
@@ -532,7 +533,7 @@ class SyncQueries(Queries):
         for start in range(0, len(key_list), KEY_CHUNK):
             chunk = key_list[start : start + KEY_CHUNK]
             params = {f"k{i}": key for i, key in enumerate(chunk)}
-            for row in _records_by_keys(len(chunk)).rows(self.conn, id=dataset_id, **params):
+            for row in _records_by_keys(len(chunk)).rows(self, id=dataset_id, **params):
                 found[row[0]] = _record(row)
         return found
 
@@ -540,7 +541,7 @@ class SyncQueries(Queries):
         if not written:
             return
         UPSERT_RECORD.run_many(
-            self.conn,
+            self,
             [
                 {
                     "dataset_id": dataset_id,
@@ -566,7 +567,7 @@ class SyncQueries(Queries):
         """Records with after < SyncCount <= up_to, in (SyncCount, Key) order after cursor."""
         count, key = cursor if cursor is not None else (after_sync_count, "")
         rows = LIST_RECORDS.rows(
-            self.conn,
+            self,
             id=dataset_id,
             after=after_sync_count,
             upto=up_to_sync_count,
@@ -584,7 +585,7 @@ class IdentityQueries(Queries):
     """
 
     def _one(self, query: Any) -> Any:
-        return self.conn.execute(query).first()
+        return self.execute(query).first()
 
     # --- server keys ------------------------------------------------------------
 
@@ -595,7 +596,7 @@ class IdentityQueries(Queries):
     def put_server_key(self, name: str, sealed: bytes, now: float) -> bytes:
         """Stores the key unless another replica stored one first; returns the stored one."""
         stmt = _insert(self.dialect, server_keys).values(name=name, sealed=sealed, created_at=now)
-        self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
+        self.execute(stmt.on_conflict_do_nothing(index_elements=["name"]))
         stored = self.get_server_key(name)
         assert stored is not None
         return stored
@@ -611,7 +612,7 @@ class IdentityQueries(Queries):
         developer_provider_name: str | None,
         attributes: dict[str, Any],
     ) -> None:
-        self.conn.execute(
+        self.execute(
             update(identity_pools)
             .where(identity_pools.c.identity_pool_id == pool_id)
             .values(
@@ -629,7 +630,7 @@ class IdentityQueries(Queries):
             .where(datasets.c.identity_pool_id == pool_id)
             .scalar_subquery()
         )
-        self.conn.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
+        self.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
         for table in (
             datasets,
             dataset_deletions,
@@ -638,15 +639,15 @@ class IdentityQueries(Queries):
             devices,
             subscriptions,
         ):
-            self.conn.execute(delete(table).where(table.c.identity_pool_id == pool_id))
-        self.conn.execute(
+            self.execute(delete(table).where(table.c.identity_pool_id == pool_id))
+        self.execute(
             delete(identity_pools).where(identity_pools.c.identity_pool_id == pool_id)
         )
 
     # --- identities -------------------------------------------------------------
 
     def create_identity(self, identity_id: str, pool_id: str, now: float) -> None:
-        self.conn.execute(
+        self.execute(
             insert(identities).values(
                 identity_id=identity_id,
                 identity_pool_id=pool_id,
@@ -668,7 +669,7 @@ class IdentityQueries(Queries):
         )
 
     def touch_identity(self, identity_id: str, now: float) -> None:
-        self.conn.execute(
+        self.execute(
             update(identities)
             .where(identities.c.identity_id == identity_id)
             .values(last_modified_at=now)
@@ -678,7 +679,7 @@ class IdentityQueries(Queries):
         query = select(identities.c.identity_id).where(identities.c.identity_pool_id == pool_id)
         if after is not None:
             query = query.where(identities.c.identity_id > after)
-        ids = self.conn.execute(query.order_by(identities.c.identity_id).limit(limit)).scalars()
+        ids = self.execute(query.order_by(identities.c.identity_id).limit(limit)).scalars()
         found = [self.get_identity(identity_id) for identity_id in ids]
         return [identity for identity in found if identity is not None]
 
@@ -690,22 +691,22 @@ class IdentityQueries(Queries):
             .where(datasets.c.identity_pool_id == pool_id, datasets.c.identity_id == identity_id)
             .scalar_subquery()
         )
-        self.conn.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
+        self.execute(delete(records).where(records.c.dataset_id.in_(dataset_ids)))
         for table in (datasets, dataset_deletions, devices, subscriptions):
-            self.conn.execute(
+            self.execute(
                 delete(table).where(
                     table.c.identity_pool_id == pool_id, table.c.identity_id == identity_id
                 )
             )
-        self.conn.execute(
+        self.execute(
             delete(identity_logins).where(identity_logins.c.identity_id == identity_id)
         )
-        self.conn.execute(delete(identities).where(identities.c.identity_id == identity_id))
+        self.execute(delete(identities).where(identities.c.identity_id == identity_id))
 
     # --- logins -----------------------------------------------------------------
 
     def logins_of(self, identity_id: str) -> tuple[tuple[str, str], ...]:
-        rows = self.conn.execute(
+        rows = self.execute(
             select(identity_logins.c.provider, identity_logins.c.subject)
             .where(identity_logins.c.identity_id == identity_id)
             .order_by(identity_logins.c.provider, identity_logins.c.subject)
@@ -725,7 +726,7 @@ class IdentityQueries(Queries):
     def add_login(
         self, pool_id: str, provider: str, subject: str, identity_id: str, now: float
     ) -> None:
-        self.conn.execute(
+        self.execute(
             insert(identity_logins).values(
                 identity_pool_id=pool_id,
                 provider=provider,
@@ -736,7 +737,7 @@ class IdentityQueries(Queries):
         )
 
     def remove_login(self, pool_id: str, provider: str, subject: str) -> None:
-        self.conn.execute(
+        self.execute(
             delete(identity_logins).where(
                 identity_logins.c.identity_pool_id == pool_id,
                 identity_logins.c.provider == provider,
@@ -753,11 +754,11 @@ class IdentityQueries(Queries):
         if after is not None:
             query = query.where(identity_logins.c.subject > after)
         return list(
-            self.conn.execute(query.order_by(identity_logins.c.subject).limit(limit)).scalars()
+            self.execute(query.order_by(identity_logins.c.subject).limit(limit)).scalars()
         )
 
     def move_logins(self, source_identity: str, target_identity: str) -> None:
-        self.conn.execute(
+        self.execute(
             update(identity_logins)
             .where(identity_logins.c.identity_id == source_identity)
             .values(identity_id=target_identity)
@@ -768,7 +769,7 @@ class IdentityQueries(Queries):
     def move_dataset(
         self, dataset: Dataset, identity_id: str, name: str, merged_into: str | None
     ) -> None:
-        self.conn.execute(
+        self.execute(
             update(datasets)
             .where(datasets.c.dataset_id == dataset.dataset_id)
             .values(identity_id=identity_id, name=name, merged_into=merged_into)
@@ -794,7 +795,7 @@ class IdentityQueries(Queries):
         return None if row is None else _device(row)
 
     def create_device(self, device: Device, now: float) -> None:
-        self.conn.execute(
+        self.execute(
             insert(devices).values(
                 device_id=device.device_id,
                 identity_pool_id=device.identity_pool_id,
@@ -816,14 +817,14 @@ class IdentityQueries(Queries):
             device_id=device_id,
             created_at=now,
         )
-        self.conn.execute(
+        self.execute(
             stmt.on_conflict_do_nothing(
                 index_elements=["identity_pool_id", "identity_id", "dataset_name", "device_id"]
             )
         )
 
     def unsubscribe(self, pool_id: str, identity_id: str, dataset: str, device_id: str) -> None:
-        self.conn.execute(
+        self.execute(
             delete(subscriptions).where(
                 subscriptions.c.identity_pool_id == pool_id,
                 subscriptions.c.identity_id == identity_id,
@@ -834,7 +835,7 @@ class IdentityQueries(Queries):
 
     def subscribers(self, pool_id: str, identity_id: str, dataset: str) -> list[str]:
         return list(
-            self.conn.execute(
+            self.execute(
                 select(subscriptions.c.device_id)
                 .where(
                     subscriptions.c.identity_pool_id == pool_id,
@@ -862,32 +863,54 @@ class Tx(SyncQueries, IdentityQueries, OutboxQueries):
 
 
 class Store:
+    """Transactions over the database: ``write()`` and ``read()`` hand out a :class:`Tx`."""
+
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._sql_dialect = engine.dialect
+        self._connections = ThreadConnections(engine)
+        self._sqlite = self.dialect == "sqlite"
+        self._write_lock = threading.Lock() if self._sqlite else None
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
         """A read-write transaction; committed when the block ends without an error."""
         lock: AbstractContextManager[Any] = self._write_lock or nullcontext()
-        with lock, self.engine.connect() as conn:
-            conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                yield Tx(conn)
+        with lock:
+            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
-        """A read-only transaction: one consistent snapshot (WAL on SQLite)."""
-        with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+        """A read-only transaction: one consistent snapshot on SQLite (WAL); on
+        PostgreSQL each statement sees what was committed before it (READ COMMITTED)."""
+        yield from self._transaction("BEGIN" if self._sqlite else None)
+
+    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+        driver = self._connections.get()
+        try:
+            if begin is not None:
+                driver.execute(begin)
+            yield Tx(driver, self._sql_dialect)
+            if begin is not None:
+                driver.execute("COMMIT")
+        except BaseException:
+            if begin is not None:
+                try:
+                    driver.execute("ROLLBACK")
+                except Exception:
+                    # No transaction to roll back, or the connection is gone: start over.
+                    self._connections.drop()
+            elif getattr(driver, "broken", False):
+                self._connections.drop()
+            raise
 
     def checkpoint(self) -> None:
         """Moves the SQLite write-ahead log into the database file without blocking
         writers (PASSIVE); a no-op on PostgreSQL."""
-        if self.dialect == "sqlite":
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        if self._sqlite:
+            self._connections.get().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
+        self._connections.close_all()
         self.engine.dispose()

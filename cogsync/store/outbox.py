@@ -6,13 +6,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
-from cogsync.store.prepared import Queries
+from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import bulk_publish_jobs, devices, leases, outbox, subscriptions
 from cogsync.sync.models import Device
 
 PENDING, DEAD = "pending", "dead"
+_ENTRY_COLUMNS = (
+    "kind",
+    "destination",
+    "ordering_key",
+    "payload",
+    "created_at",
+    "attempts",
+    "next_attempt_at",
+    "status",
+    "last_error",
+)
+INSERT_ENTRY = Prepared(
+    lambda d: insert(outbox).values(**{name: bindparam(name) for name in _ENTRY_COLUMNS})
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +87,8 @@ class OutboxQueries(Queries):
         """Adds the entries; returns the id of the last one (None if none)."""
         if not entries:
             return None
-        self.conn.execute(
-            insert(outbox),
+        INSERT_ENTRY.run_many(
+            self,
             [
                 {
                     "kind": e.kind,
@@ -90,21 +104,21 @@ class OutboxQueries(Queries):
                 for e in entries
             ],
         )
-        return self.conn.execute(select(func.max(outbox.c.id))).scalar()
+        return self.execute(select(func.max(outbox.c.id))).scalar()
 
     def outbox_state(self, ordering_prefix: str, up_to_id: int) -> tuple[int, str | None]:
         """(pending entries, an error of a dead one) among this prefix's entries <= id."""
         where = (outbox.c.id <= up_to_id, outbox.c.ordering_key.startswith(ordering_prefix))
-        pending = self.conn.execute(
+        pending = self.execute(
             select(func.count()).select_from(outbox).where(outbox.c.status == PENDING, *where)
-        ).scalar_one()
-        error = self.conn.execute(
+        ).scalar()
+        error = self.execute(
             select(outbox.c.last_error).where(outbox.c.status == DEAD, *where).limit(1)
         ).scalar()
         return int(pending), error
 
     def outbox_entries(self, status: str, limit: int, after_id: int = 0) -> list[OutboxEntry]:
-        rows = self.conn.execute(
+        rows = self.execute(
             select(outbox)
             .where(outbox.c.status == status, outbox.c.id > after_id)
             .order_by(outbox.c.id)
@@ -114,30 +128,30 @@ class OutboxQueries(Queries):
 
     def count_outbox(self, status: str) -> int:
         query = select(func.count()).select_from(outbox).where(outbox.c.status == status)
-        return int(self.conn.execute(query).scalar_one())
+        return int(self.execute(query).scalar())
 
     def outbox_delivered(self, ids: list[int]) -> None:
         if ids:
-            self.conn.execute(delete(outbox).where(outbox.c.id.in_(ids)))
+            self.execute(delete(outbox).where(outbox.c.id.in_(ids)))
 
     def outbox_retry(
         self, entry_id: int, attempts: int, next_attempt_at: float, error: str
     ) -> None:
-        self.conn.execute(
+        self.execute(
             update(outbox)
             .where(outbox.c.id == entry_id)
             .values(attempts=attempts, next_attempt_at=next_attempt_at, last_error=error[:2000])
         )
 
     def outbox_dead(self, entry_id: int, attempts: int, error: str) -> None:
-        self.conn.execute(
+        self.execute(
             update(outbox)
             .where(outbox.c.id == entry_id)
             .values(status=DEAD, attempts=attempts, last_error=error[:2000])
         )
 
     def outbox_requeue_dead(self, now: float) -> int:
-        result = self.conn.execute(
+        result = self.execute(
             update(outbox)
             .where(outbox.c.status == DEAD)
             .values(status=PENDING, attempts=0, next_attempt_at=now)
@@ -148,7 +162,7 @@ class OutboxQueries(Queries):
 
     def push_targets(self, pool_id: str, identity_id: str, dataset: str) -> list[Device]:
         """Enabled devices subscribed to the dataset."""
-        rows = self.conn.execute(
+        rows = self.execute(
             select(devices)
             .join(subscriptions, subscriptions.c.device_id == devices.c.device_id)
             .where(
@@ -167,19 +181,19 @@ class OutboxQueries(Queries):
         ]
 
     def device_endpoint(self, device_id: str) -> str | None:
-        return self.conn.execute(
+        return self.execute(
             select(devices.c.endpoint_arn).where(devices.c.device_id == device_id)
         ).scalar()
 
     def set_device_endpoint(self, device_id: str, endpoint_arn: str | None) -> None:
-        self.conn.execute(
+        self.execute(
             update(devices)
             .where(devices.c.device_id == device_id)
             .values(endpoint_arn=endpoint_arn)
         )
 
     def disable_device(self, device_id: str) -> None:
-        self.conn.execute(
+        self.execute(
             update(devices).where(devices.c.device_id == device_id).values(enabled=False)
         )
 
@@ -187,25 +201,25 @@ class OutboxQueries(Queries):
 
     def acquire_lease(self, name: str, owner: str, now: float, ttl: float) -> bool:
         """Takes or renews the named lease; True if ``owner`` holds it now."""
-        self.conn.execute(
+        self.execute(
             update(leases)
             .where(leases.c.name == name)
             .where((leases.c.owner == owner) | (leases.c.expires_at < now))
             .values(owner=owner, expires_at=now + ttl)
         )
-        holder = self.conn.execute(select(leases.c.owner).where(leases.c.name == name)).scalar()
+        holder = self.execute(select(leases.c.owner).where(leases.c.name == name)).scalar()
         if holder is None:
-            self.conn.execute(insert(leases).values(name=name, owner=owner, expires_at=now + ttl))
+            self.execute(insert(leases).values(name=name, owner=owner, expires_at=now + ttl))
             return True
         return bool(holder == owner)
 
     def release_lease(self, name: str, owner: str) -> None:
-        self.conn.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
+        self.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
 
     # --- bulk publish jobs ------------------------------------------------------
 
     def get_bulk_job(self, pool_id: str) -> BulkPublishJob | None:
-        row = self.conn.execute(
+        row = self.execute(
             select(bulk_publish_jobs).where(bulk_publish_jobs.c.identity_pool_id == pool_id)
         ).first()
         if row is None:
@@ -224,7 +238,7 @@ class OutboxQueries(Queries):
         )
 
     def jobs_in_progress(self) -> list[BulkPublishJob]:
-        rows = self.conn.execute(
+        rows = self.execute(
             select(bulk_publish_jobs.c.identity_pool_id).where(
                 bulk_publish_jobs.c.status == "IN_PROGRESS"
             )
@@ -244,12 +258,12 @@ class OutboxQueries(Queries):
             "cursor": job.cursor,
             "last_entry": job.last_entry,
         }
-        updated = self.conn.execute(
+        updated = self.execute(
             update(bulk_publish_jobs)
             .where(bulk_publish_jobs.c.identity_pool_id == job.identity_pool_id)
             .values(**values)
         )
         if not updated.rowcount:
-            self.conn.execute(
+            self.execute(
                 insert(bulk_publish_jobs).values(identity_pool_id=job.identity_pool_id, **values)
             )

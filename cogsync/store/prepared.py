@@ -1,28 +1,95 @@
-"""Statements compiled once per dialect, then run on the driver's cursor.
+"""Statements written with SQLAlchemy Core, run on the database driver's own connection.
 
 SQLAlchemy Core writes the SQL for each engine (SQLite's ``?`` or psycopg's
-``%(name)s``, ``ON CONFLICT`` spelling, ``RETURNING``); building and caching an
-expression on every call, though, costs more than the query itself on the hot path.
-A :class:`Prepared` statement is compiled the first time a dialect asks for it and
-afterwards costs one dictionary lookup.
+``%(name)s``, ``ON CONFLICT`` spelling, ``RETURNING``). Running it through SQLAlchemy's
+``Connection``, though, costs more than the query itself on the hot path (pool checkout,
+transaction bookkeeping, result processing: about 60 us a transaction). So a
+transaction here is a driver connection plus the dialect that compiles for it:
+
+- a :class:`Prepared` statement (the hot path) is compiled the first time a dialect
+  asks for it and afterwards costs one dictionary lookup;
+- :meth:`Queries.execute` compiles a one-off statement on each call (rare paths).
+
+Values go to the driver as they are: the schema uses only types both drivers map
+natively (text, integers, floats, booleans, bytes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections import namedtuple
+from collections.abc import Callable, Iterator, Sequence
+from functools import cache
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
 
-class Queries:
-    """Base of the query mixins: one open transaction on one connection."""
+class DriverCursor(Protocol):
+    description: Any
+    rowcount: int
 
-    def __init__(self, conn: Connection):
-        self.conn = conn
-        self.dialect = conn.dialect.name
+    def fetchall(self) -> list[Any]: ...
+
+
+class DriverConnection(Protocol):
+    """What sqlite3 and psycopg connections both offer."""
+
+    def execute(self, sql: str, params: Any = ...) -> DriverCursor: ...
+
+    def cursor(self) -> Any: ...
+
+
+class Queries:
+    """Base of the query mixins: one open transaction on one driver connection."""
+
+    def __init__(self, driver: DriverConnection, dialect: Dialect):
+        self.driver = driver
+        self.sql_dialect = dialect
+        self.dialect = dialect.name
+
+    def execute(self, statement: ClauseElement) -> Rows:
+        """Compiles a one-off statement (its values inline as parameters) and runs it."""
+        compiled = statement.compile(
+            dialect=self.sql_dialect, compile_kwargs={"render_postcompile": True}
+        )
+        params: Any = compiled.params
+        if compiled.positional:
+            params = tuple(params[name] for name in compiled.positiontup or ())
+        return Rows.of(self.driver.execute(str(compiled), params))
+
+
+@cache
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names, rename=True)  # type: ignore[misc]
+
+
+class Rows:
+    """The rows of one statement, with column names as attributes; or its row count."""
+
+    def __init__(self, rows: list[Any], rowcount: int):
+        self._rows = rows
+        self.rowcount = rowcount
+
+    @staticmethod
+    def of(cursor: DriverCursor) -> Rows:
+        if not cursor.description:
+            return Rows([], cursor.rowcount)
+        row = _row_type(tuple(column[0] for column in cursor.description))
+        return Rows([row._make(values) for values in cursor.fetchall()], cursor.rowcount)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        """The first column of the first row, or None."""
+        return self._rows[0][0] if self._rows else None
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self._rows]
 
 
 class _Compiled(NamedTuple):
@@ -56,29 +123,27 @@ class Prepared:
             return params
         return tuple(params[name] for name in compiled.order)
 
-    def rows(self, conn: Connection, **params: Any) -> list[tuple[Any, ...]]:
-        compiled = self._sql(conn.dialect)
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(compiled.sql, self._params(compiled, params))
-            return cursor.fetchall() if cursor.description else []
-        finally:
-            cursor.close()
+    def rows(self, tx: Queries, **params: Any) -> list[tuple[Any, ...]]:
+        compiled = self._sql(tx.sql_dialect)
+        cursor = tx.driver.execute(compiled.sql, self._params(compiled, params))
+        return cursor.fetchall() if cursor.description else []
 
-    def first(self, conn: Connection, **params: Any) -> tuple[Any, ...] | None:
-        found = self.rows(conn, **params)
+    def first(self, tx: Queries, **params: Any) -> tuple[Any, ...] | None:
+        found = self.rows(tx, **params)
         return found[0] if found else None
 
-    def scalar(self, conn: Connection, **params: Any) -> Any:
-        row = self.first(conn, **params)
+    def scalar(self, tx: Queries, **params: Any) -> Any:
+        row = self.first(tx, **params)
         return None if row is None else row[0]
 
-    def run(self, conn: Connection, **params: Any) -> None:
-        self.rows(conn, **params)
+    def run(self, tx: Queries, **params: Any) -> int:
+        """Runs the statement; returns the number of rows it changed."""
+        compiled = self._sql(tx.sql_dialect)
+        return tx.driver.execute(compiled.sql, self._params(compiled, params)).rowcount
 
-    def run_many(self, conn: Connection, batch: Sequence[dict[str, Any]]) -> None:
-        compiled = self._sql(conn.dialect)
-        cursor = conn.connection.cursor()
+    def run_many(self, tx: Queries, batch: Sequence[dict[str, Any]]) -> None:
+        compiled = self._sql(tx.sql_dialect)
+        cursor = tx.driver.cursor()
         try:
             cursor.executemany(compiled.sql, [self._params(compiled, p) for p in batch])
         finally:

@@ -1,0 +1,61 @@
+"""Driver connections kept per thread.
+
+Every thread that works with the store (the event loop on SQLite, each thread of the
+pool, the dispatcher's) keeps one connection for its whole life, so a transaction costs
+no pool checkout. Connections are opened through the SQLAlchemy engine, so they get the
+engine's set-up (SQLite's pragmas, PostgreSQL's timeouts), and are then detached from
+its pool. A connection that failed is closed and dropped; the thread opens a new one
+for its next transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any
+
+from sqlalchemy import Engine
+
+from cogsync.store.prepared import DriverConnection
+
+
+class ThreadConnections:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self._local = threading.local()
+        self._open: dict[int, Any] = {}  # id -> the pool's detached wrapper, for close_all
+        self._lock = threading.Lock()
+
+    def get(self) -> DriverConnection:
+        driver: DriverConnection | None = getattr(self._local, "driver", None)
+        if driver is None:
+            wrapper = self.engine.raw_connection()
+            wrapper.detach()
+            driver = wrapper.dbapi_connection
+            if self.engine.dialect.name == "postgresql":
+                # Transactions are begun explicitly (writes); reads run one statement at
+                # a time under READ COMMITTED, as they would inside a transaction.
+                driver.autocommit = True  # type: ignore[union-attr]
+            self._local.driver = driver
+            with self._lock:
+                self._open[id(driver)] = wrapper
+        return driver
+
+    def drop(self) -> None:
+        """Closes this thread's connection (after a failure); the next get() reopens."""
+        driver = getattr(self._local, "driver", None)
+        self._local.driver = None
+        if driver is None:
+            return
+        with self._lock:
+            wrapper = self._open.pop(id(driver), None)
+        with contextlib.suppress(Exception):
+            (wrapper or driver).close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            wrappers, self._open = list(self._open.values()), {}
+        for wrapper in wrappers:
+            with contextlib.suppress(Exception):
+                wrapper.close()
+        self._local = threading.local()
