@@ -54,7 +54,7 @@ from cogsync.protocol.model import (
 )
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
-from cogsync.protocol.validation import Validator
+from cogsync.protocol.validation import validate
 from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
 from cogsync.sync.operations import HANDLERS
@@ -282,11 +282,8 @@ class CogsyncApp:
         """Who the live channel is for; the caller must be that identity or its developer."""
         caller = await self._authenticate(request, SYNC_SERVICE)
         shape = self.model.operations["DescribeIdentityUsage"].input
-        validator = Validator()
         wanted = {name: request.query_value(name) for name in ("IdentityPoolId", "IdentityId")}
-        params = validator.structure(shape, wanted, "")
-        validator.raise_if_any()
-        assert params is not None
+        params = validate(shape, wanted)
         pool_id, identity_id = params["IdentityPoolId"], params["IdentityId"]
         if caller.is_developer:
             await self._in_thread(self.c.service.get_configuration, caller, pool_id)

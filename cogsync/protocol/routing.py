@@ -17,7 +17,7 @@ import orjson
 
 from cogsync.errors import InvalidParameter, UnknownOperation
 from cogsync.protocol.model import Operation, ServiceModel
-from cogsync.protocol.validation import Validator
+from cogsync.protocol.validation import validate
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,4 @@ def build_input(route: Route, request: HttpRequest) -> dict[str, Any]:
                     raw[name] = _from_text(member.shape.type, text)
             elif name in body:
                 raw[name] = body[name]
-    validator = Validator()
-    value = validator.structure(shape, raw, "")
-    validator.raise_if_any()
-    assert value is not None
-    return value
+    return validate(shape, raw)
