@@ -8,12 +8,14 @@ query is sorted and strictly encoded, the payload hash is the body's SHA-256 (or
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import posixpath
+import re
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -131,8 +133,21 @@ def parse_signed_request(request: HttpRequest) -> SignedRequest:
     raise MissingAuthenticationToken("Missing Authentication Token")
 
 
+# A path of only these characters, with no "." segment and no "//", is its own normal
+# form, and quoting it changes only "%" (the SDKs' paths always look like this).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9/_~%-]+(?:\.[A-Za-z0-9/_~%-]+)*")
+_AMZ_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
+
+
 def _canonical_uri(raw_path: str) -> str:
     path = raw_path or "/"
+    if "//" not in path and "/." not in path and _PLAIN_PATH.fullmatch(path):
+        return path.replace("%", "%25")
+    return _normalized_uri(path)
+
+
+def _normalized_uri(path: str) -> str:
+    """The general case: dot segments and repeated slashes resolved, then quoted."""
     normalized = posixpath.normpath(path)
     if path.endswith("/") and normalized != "/":
         normalized += "/"
@@ -168,17 +183,27 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return hmac.digest(k, b"aws4_request", "sha256")
 
 
-def _check_time(claim: SignedRequest, now: float) -> None:
+def _signed_at(amz_date: str) -> float:
+    """Epoch seconds of an ``X-Amz-Date`` (ISO 8601 basic, UTC)."""
+    m = _AMZ_DATE.fullmatch(amz_date)
     try:
-        when = datetime.strptime(claim.amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if m is None:
+            raise ValueError
+        year, month, day, hour, minute, second = map(int, m.groups())
+        # datetime validates the calendar (no February 30th); timegm needs no time zone.
+        datetime(year, month, day, hour, minute, second)
+        return float(calendar.timegm((year, month, day, hour, minute, second)))
     except ValueError:
-        raise IncompleteSignature(f"X-Amz-Date '{claim.amz_date}' is not ISO 8601 basic") from None
+        raise IncompleteSignature(f"X-Amz-Date '{amz_date}' is not ISO 8601 basic") from None
+
+
+def _check_time(claim: SignedRequest, now: float) -> None:
+    signed_at = _signed_at(claim.amz_date)
     if claim.amz_date[:8] != claim.date:
         raise InvalidSignature(
             f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
             f"from HTTP: '{claim.date}' != '{claim.amz_date[:8]}'"
         )
-    signed_at = when.timestamp()
     if claim.presigned:
         assert claim.expires is not None
         if now > signed_at + claim.expires:
