@@ -14,13 +14,15 @@ import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import (
     Engine,
+    and_,
     bindparam,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -87,7 +89,15 @@ RECORD_FIELDS = (
     "last_modified_date",
     "last_modified_by",
     "device_last_modified_date",
+    "document",
 )
+
+
+class DatasetState(NamedTuple):
+    account_id: str  # the pool's owner
+    dataset: Dataset | None
+    deleted_sync_count: int | None  # the count a dataset of this name had when deleted
+    has_merged: bool  # datasets of other identities were merged into this one
 
 
 def _dataset(row: tuple[Any, ...]) -> Dataset:
@@ -310,9 +320,9 @@ UPSERT_RECORD = Q(
         **_binds("dataset_id", "key", *RECORD_FIELDS)
     )
 )
-LIST_RECORDS = Q(
+LIST_DOCUMENTS = Q(
     lambda d: (
-        select(*RECORD_COLUMNS)
+        select(records.c.document)
         .where(
             records.c.dataset_id == bindparam("id"),
             records.c.sync_count > bindparam("after"),
@@ -322,6 +332,40 @@ LIST_RECORDS = Q(
         )
         .order_by(records.c.sync_count, records.c.key)
         .limit(bindparam("limit"))
+    )
+)
+_DELETION = dataset_deletions.alias("deletion")
+_MERGED = datasets.alias("merged")
+DATASET_STATE = Q(
+    lambda d: (
+        select(
+            identity_pools.c.account_id,
+            *DATASET_COLUMNS,
+            select(_DELETION.c.deleted_sync_count)
+            .where(
+                _DELETION.c.identity_pool_id == identity_pools.c.identity_pool_id,
+                _DELETION.c.identity_id == bindparam("identity"),
+                _DELETION.c.name == bindparam("name"),
+            )
+            .scalar_subquery(),
+            exists()
+            .where(
+                _MERGED.c.identity_pool_id == identity_pools.c.identity_pool_id,
+                _MERGED.c.identity_id == bindparam("identity"),
+                _MERGED.c.merged_into == bindparam("name"),
+            ),
+        )
+        .select_from(
+            identity_pools.outerjoin(
+                datasets,
+                and_(
+                    datasets.c.identity_pool_id == identity_pools.c.identity_pool_id,
+                    datasets.c.identity_id == bindparam("identity"),
+                    datasets.c.name == bindparam("name"),
+                ),
+            )
+        )
+        .where(identity_pools.c.identity_pool_id == bindparam("pool"))
     )
 )
 MERGED_NAMES = Q(
@@ -517,6 +561,16 @@ class SyncQueries(Queries):
         )
         return [_record(tuple(row)) for row in rows]
 
+    def dataset_state(self, pool_id: str, identity_id: str, name: str) -> DatasetState | None:
+        """The pool's owner and what ListRecords needs to know of one dataset, in one
+        statement; None if the pool does not exist."""
+        row = DATASET_STATE.first(self, pool=pool_id, identity=identity_id, name=name)
+        if row is None:
+            return None
+        dataset = None if row[1] is None else _dataset(row[1 : 1 + len(DATASET_COLUMNS)])
+        deleted, merged = row[1 + len(DATASET_COLUMNS) :]
+        return DatasetState(row[0], dataset, deleted, bool(merged))
+
     def merged_names(self, pool_id: str, identity_id: str, name: str) -> list[str]:
         """Datasets merged into this one from another identity, not yet cleaned up."""
         rows = MERGED_NAMES.rows(self, pool=pool_id, identity=identity_id, name=name)
@@ -538,6 +592,7 @@ class SyncQueries(Queries):
         return found
 
     def put_records(self, dataset_id: int, written: list[Record]) -> None:
+        """Inserts or replaces the records, each with its document already rendered."""
         if not written:
             return
         UPSERT_RECORD.run_many(
@@ -551,22 +606,24 @@ class SyncQueries(Queries):
                     "last_modified_date": r.last_modified_date,
                     "last_modified_by": r.last_modified_by,
                     "device_last_modified_date": r.device_last_modified_date,
+                    "document": r.document,
                 }
                 for r in written
             ],
         )
 
-    def list_records(
+    def record_documents(
         self,
         dataset_id: int,
         after_sync_count: int,
         up_to_sync_count: int,
         cursor: tuple[int, str] | None,
         limit: int,
-    ) -> list[Record]:
-        """Records with after < SyncCount <= up_to, in (SyncCount, Key) order after cursor."""
+    ) -> list[bytes]:
+        """Documents of the records with after < SyncCount <= up_to, in (SyncCount, Key)
+        order, after ``cursor``."""
         count, key = cursor if cursor is not None else (after_sync_count, "")
-        rows = LIST_RECORDS.rows(
+        rows = LIST_DOCUMENTS.rows(
             self,
             id=dataset_id,
             after=after_sync_count,
@@ -575,7 +632,7 @@ class SyncQueries(Queries):
             cursor_key=key,
             limit=limit,
         )
-        return [_record(row) for row in rows]
+        return [row[0] for row in rows]
 
 
 class IdentityQueries(Queries):

@@ -97,6 +97,9 @@ records = Table(
     Column("last_modified_date", Float, nullable=False),
     Column("last_modified_by", String(256), nullable=True),
     Column("device_last_modified_date", Float, nullable=True),
+    # The record as the API sends it, rendered when written (migration 0004 filled it in
+    # for older rows); ListRecords sends these bytes as they are.
+    Column("document", LargeBinary, nullable=True),
     PrimaryKeyConstraint("dataset_id", "key", name="pk_records"),
     Index("ix_records_delta", "dataset_id", "sync_count", "key"),
 )

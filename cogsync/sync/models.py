@@ -17,6 +17,7 @@ class Record(NamedTuple):
     last_modified_date: float
     last_modified_by: str | None
     device_last_modified_date: float | None
+    document: bytes | None = None  # the JSON the API sends (sync/documents.py), when read
 
     @property
     def storage(self) -> int:
@@ -104,7 +105,7 @@ class RecordPatch:
 
 @dataclass(frozen=True, slots=True)
 class RecordsPage:
-    records: list[Record]
+    documents: list[bytes]  # the records' stored JSON documents, in listing order
     next_token: str | None
     dataset_sync_count: int
     dataset_exists: bool

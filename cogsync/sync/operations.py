@@ -11,28 +11,13 @@ from typing import Any
 
 from cogsync.auth.caller import Caller
 from cogsync.protocol.responses import present
-from cogsync.sync.models import Dataset, IdentityPool, IdentityUsage, PoolUsage, Record, RecordPatch
+from cogsync.sync.documents import documents_array, documents_of
+from cogsync.sync.models import Dataset, IdentityPool, IdentityUsage, PoolUsage, RecordPatch
 from cogsync.sync.service import SyncService
 
 Params = dict[str, Any]
 Result = dict[str, Any] | None
 Handler = Callable[[SyncService, Caller, Params], Result]
-
-
-def _record(r: Record) -> dict[str, Any]:
-    # Built member by member: ListRecords makes a hundred of these per call.
-    out: dict[str, Any] = {
-        "Key": r.key,
-        "SyncCount": r.sync_count,
-        "LastModifiedDate": r.last_modified_date,
-    }
-    if r.value is not None:
-        out["Value"] = r.value
-    if r.last_modified_by is not None:
-        out["LastModifiedBy"] = r.last_modified_by
-    if r.device_last_modified_date is not None:
-        out["DeviceLastModifiedDate"] = r.device_last_modified_date
-    return out
 
 
 def _dataset(d: Dataset) -> dict[str, Any]:
@@ -98,7 +83,7 @@ def update_records(svc: SyncService, caller: Caller, p: Params) -> Result:
     written = svc.update_records(
         caller, *_where(p), patches, p.get("DeviceId"), p["SyncSessionToken"]
     )
-    return {"Records": [_record(r) for r in written]}
+    return {"Records": documents_array(documents_of(written))}
 
 
 def list_records(svc: SyncService, caller: Caller, p: Params) -> Result:
@@ -111,9 +96,9 @@ def list_records(svc: SyncService, caller: Caller, p: Params) -> Result:
         sync_session_token=p.get("SyncSessionToken"),
     )
     return {
-        "Records": [_record(r) for r in page.records],
+        "Records": documents_array(page.documents),
         "NextToken": page.next_token,
-        "Count": len(page.records),
+        "Count": len(page.documents),
         "DatasetSyncCount": page.dataset_sync_count,
         "LastModifiedBy": page.last_modified_by,
         "MergedDatasetNames": page.merged_dataset_names,

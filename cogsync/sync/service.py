@@ -28,6 +28,7 @@ from cogsync.integrations.events import push_message, stream_record, sync_trigge
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
+from cogsync.sync.documents import document_position, record_document
 from cogsync.sync.models import (
     Dataset,
     Device,
@@ -333,11 +334,12 @@ class SyncService:
         position = self._cursor(next_token, scope)
 
         with self.store.read() as tx:
-            self._pool(tx, caller, pool_id)
-            dataset = tx.get_dataset(pool_id, identity_id, name)
-            deleted_at = tx.deleted_sync_count(pool_id, identity_id, name)
-            merged = tx.merged_names(pool_id, identity_id, name) if dataset else []
-            rows: list[Record] = []
+            state = tx.dataset_state(pool_id, identity_id, name)
+            if state is None or state.account_id != caller.account_id:
+                raise ResourceNotFound(f"IdentityPool '{pool_id}' not found")
+            dataset, deleted_at = state.dataset, state.deleted_sync_count
+            merged = tx.merged_names(pool_id, identity_id, name) if state.has_merged else []
+            documents: list[bytes] = []
             upper = 0
             if dataset is not None:
                 upper = dataset.sync_count
@@ -353,18 +355,18 @@ class SyncService:
                         raise InvalidParameter(
                             "The dataset was deleted since this NextToken was issued"
                         )
-                rows = tx.list_records(dataset.dataset_id, after, upper, cursor, limit + 1)
+                documents = tx.record_documents(
+                    dataset.dataset_id, after, upper, cursor, limit + 1
+                )
         if new_session:
             self.sessions.add(pool_id)
 
         token = None
-        if dataset is not None and len(rows) > limit:
-            last = rows[limit - 1]
-            token = self.tokens.next_token(
-                scope, [dataset.dataset_id, upper, last.sync_count, last.key]
-            )
+        if dataset is not None and len(documents) > limit:
+            last_count, last_key = document_position(documents[limit - 1])
+            token = self.tokens.next_token(scope, [dataset.dataset_id, upper, last_count, last_key])
         return RecordsPage(
-            records=rows[:limit],
+            documents=documents[:limit],
             next_token=token,
             # Every page reports the count the listing started from, so a client that
             # stores it never skips a change made while it was paging.
@@ -422,17 +424,7 @@ class SyncService:
                     )
 
             new_count = dataset.sync_count + 1
-            written = [
-                Record(
-                    key=p.key,
-                    value=p.value if p.op == "replace" else None,
-                    sync_count=new_count,
-                    last_modified_date=now,
-                    last_modified_by=by,
-                    device_last_modified_date=p.device_last_modified_date,
-                )
-                for p in patches
-            ]
+            written = [_written(p, new_count, now, by) for p in patches]
             storage = dataset.data_storage
             live = dataset.num_records
             for record in written:
@@ -622,6 +614,19 @@ class SyncService:
         if not next_token:
             return None
         return self.tokens.open_next_token(next_token, scope)
+
+
+def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
+    """The record a patch writes, with its document rendered once, here."""
+    record = Record(
+        key=patch.key,
+        value=patch.value if patch.op == "replace" else None,
+        sync_count=sync_count,
+        last_modified_date=now,
+        last_modified_by=by,
+        device_last_modified_date=patch.device_last_modified_date,
+    )
+    return record._replace(document=record_document(record))
 
 
 def _is_lambda_arn(arn: str) -> bool:

@@ -1,0 +1,45 @@
+"""Records as the JSON documents the API sends (the model's ``Record`` shape).
+
+A record version never changes once written: its document is rendered once, when it is
+written, stored beside it, and sent as it is by every later ListRecords, which then does
+no per-record work in Python at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from cogsync.sync.models import Record
+
+
+def record_document(record: Record) -> bytes:
+    members: dict[str, Any] = {
+        "Key": record.key,
+        "SyncCount": record.sync_count,
+        "LastModifiedDate": record.last_modified_date,
+    }
+    if record.value is not None:
+        members["Value"] = record.value
+    if record.last_modified_by is not None:
+        members["LastModifiedBy"] = record.last_modified_by
+    if record.device_last_modified_date is not None:
+        members["DeviceLastModifiedDate"] = record.device_last_modified_date
+    return orjson.dumps(members)
+
+
+def documents_of(records: list[Record]) -> list[bytes]:
+    """The records' documents: the ones rendered when written, or rendered now."""
+    return [r.document if r.document is not None else record_document(r) for r in records]
+
+
+def documents_array(documents: list[bytes]) -> orjson.Fragment:
+    """A JSON array of stored documents, spliced into a response without parsing them."""
+    return orjson.Fragment(b"[" + b",".join(documents) + b"]")
+
+
+def document_position(document: bytes) -> tuple[int, str]:
+    """(SyncCount, Key) of a stored document: where a listing continues after it."""
+    members = orjson.loads(document)
+    return int(members["SyncCount"]), str(members["Key"])
