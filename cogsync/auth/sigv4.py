@@ -267,7 +267,7 @@ def verify(
                 hashlib.sha256(canonical.encode()).hexdigest(),
             )
         )
-        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
         # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
         if hmac.compare_digest(expected.encode(), claim.signature.encode()):
             return

@@ -73,7 +73,7 @@ class Router:
         for op in self._by_method.get(request.method, ()):
             m = op.path_regex.match(path)
             if m:
-                params = {k: unquote(v) for k, v in m.groupdict().items()}
+                params = {k: unquote(v) if "%" in v else v for k, v in m.groupdict().items()}
                 return Route(op, params, json_form=False)
         raise UnknownOperation(f"No operation matches {request.method} {request.raw_path}")
 

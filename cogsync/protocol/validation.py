@@ -273,22 +273,27 @@ def _compile_string(shape: Shape) -> Check:
 
 
 def _compile_structure(shape: Shape) -> Check:
-    # Members are compiled when first used: shapes may be recursive.
-    members: list[tuple[str, bool, Shape]] = [
-        (name, name in shape.required, member.shape) for name, member in shape.members.items()
-    ]
+    # Member checkers are looked up on first use, not here: shapes may be recursive.
+    resolved: list[tuple[str, bool, Check]] | None = None
 
     def structure(value: Any) -> Any:
+        nonlocal resolved
+        members = resolved
+        if members is None:
+            members = resolved = [
+                (name, name in shape.required, _checker(member.shape))
+                for name, member in shape.members.items()
+            ]
         if not isinstance(value, dict):
             raise Refused
         out: dict[str, Any] = {}
-        for name, required, member_shape in members:
+        for name, required, check in members:
             item = value.get(name)
             if item is None:
                 if required:
                     raise Refused
                 continue
-            out[name] = _checker(member_shape)(item)
+            out[name] = check(item)
         return out
 
     return structure

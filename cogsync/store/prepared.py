@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
+from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.engine import Dialect
@@ -94,8 +95,19 @@ class Rows:
 
 class _Compiled(NamedTuple):
     sql: str
-    order: tuple[str, ...] | None  # parameter order for positional drivers
+    # Positional drivers (SQLite): picks the values out of a dict in the statement's order.
+    positional: Callable[[dict[str, Any]], tuple[Any, ...]] | None
     defaults: dict[str, Any]
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A C-level getter of ``names`` from a dict, always answering a tuple."""
+    if not names:
+        return lambda params: ()
+    if len(names) == 1:
+        name = names[0]
+        return lambda params: (params[name],)
+    return itemgetter(*names)
 
 
 class Prepared:
@@ -108,10 +120,12 @@ class Prepared:
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self._build(dialect.name).compile(dialect=dialect)
-            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            positional = None
+            if compiled.positional:
+                positional = _picker(tuple(compiled.positiontup or ()))
             # Literals in the statement (LIMIT 1, a boolean) became anonymous parameters.
             defaults = {k: v for k, v in compiled.params.items() if v is not None}
-            found = _Compiled(str(compiled), order, defaults)
+            found = _Compiled(str(compiled), positional, defaults)
             self._compiled[dialect.name] = found
         return found
 
@@ -119,9 +133,9 @@ class Prepared:
     def _params(compiled: _Compiled, params: dict[str, Any]) -> Any:
         if compiled.defaults:
             params = {**compiled.defaults, **params}
-        if compiled.order is None:
+        if compiled.positional is None:
             return params
-        return tuple(params[name] for name in compiled.order)
+        return compiled.positional(params)
 
     def rows(self, tx: Queries, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._sql(tx.sql_dialect)

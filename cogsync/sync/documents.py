@@ -14,24 +14,32 @@ import orjson
 from cogsync.sync.models import Record
 
 
-def record_document(record: Record) -> bytes:
+def record_document(
+    key: str,
+    value: str | None,
+    sync_count: int,
+    last_modified_date: float,
+    last_modified_by: str | None,
+    device_last_modified_date: float | None,
+) -> bytes:
+    """The document of one record version (members without a value are left out)."""
     members: dict[str, Any] = {
-        "Key": record.key,
-        "SyncCount": record.sync_count,
-        "LastModifiedDate": record.last_modified_date,
+        "Key": key,
+        "SyncCount": sync_count,
+        "LastModifiedDate": last_modified_date,
     }
-    if record.value is not None:
-        members["Value"] = record.value
-    if record.last_modified_by is not None:
-        members["LastModifiedBy"] = record.last_modified_by
-    if record.device_last_modified_date is not None:
-        members["DeviceLastModifiedDate"] = record.device_last_modified_date
+    if value is not None:
+        members["Value"] = value
+    if last_modified_by is not None:
+        members["LastModifiedBy"] = last_modified_by
+    if device_last_modified_date is not None:
+        members["DeviceLastModifiedDate"] = device_last_modified_date
     return orjson.dumps(members)
 
 
 def documents_of(records: list[Record]) -> list[bytes]:
     """The records' documents: the ones rendered when written, or rendered now."""
-    return [r.document if r.document is not None else record_document(r) for r in records]
+    return [r.document if r.document is not None else record_document(*r[:6]) for r in records]
 
 
 def documents_array(documents: list[bytes]) -> orjson.Fragment:

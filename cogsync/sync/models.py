@@ -94,8 +94,9 @@ class IdentityUsage:
     last_modified_date: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class RecordPatch:
+class RecordPatch(NamedTuple):
+    """One patch of an UpdateRecords call (a named tuple: a call carries many)."""
+
     op: str  # "replace" or "remove"
     key: str
     value: str | None

@@ -618,15 +618,10 @@ class SyncService:
 
 def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
     """The record a patch writes, with its document rendered once, here."""
-    record = Record(
-        key=patch.key,
-        value=patch.value if patch.op == "replace" else None,
-        sync_count=sync_count,
-        last_modified_date=now,
-        last_modified_by=by,
-        device_last_modified_date=patch.device_last_modified_date,
-    )
-    return record._replace(document=record_document(record))
+    value = patch.value if patch.op == "replace" else None
+    date = patch.device_last_modified_date
+    document = record_document(patch.key, value, sync_count, now, by, date)
+    return Record(patch.key, value, sync_count, now, by, date, document)
 
 
 def _is_lambda_arn(arn: str) -> bool:

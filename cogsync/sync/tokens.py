@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -18,8 +17,7 @@ from cogsync.crypto import SealError, SecretBox, decode_token, encode_token
 from cogsync.errors import InvalidParameter
 
 
-@dataclass(frozen=True, slots=True)
-class SyncSession:
+class SyncSession(NamedTuple):
     session_id: str
     identity_pool_id: str
     identity_id: str
