@@ -7,6 +7,7 @@ blocking store work runs on a thread pool so the event loop keeps accepting requ
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -204,7 +205,10 @@ class CogsyncApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                _tune_garbage_collector()
                 self.live.attach(asyncio.get_running_loop())
+                if self.inline:
+                    self.c.store.group_commits(asyncio.get_running_loop())
                 if self.fanout is not None:
                     threading.Thread(
                         target=self.fanout.listen_forever,
@@ -414,6 +418,7 @@ class CogsyncApp:
         # An identity's UpdateRecords may wait up to seconds on its Sync Trigger function.
         may_block = route.operation.name == "UpdateRecords" and not caller.is_developer
         result = await self._store_work(handler, self.c.service, caller, params, blocking=may_block)
+        await self.c.store.durable()  # nothing is acknowledged before it is committed
         return render_result(result)
 
     async def _authenticate(self, request: HttpRequest, service: str) -> Caller:
@@ -441,6 +446,15 @@ class CogsyncApp:
                 raise InternalError("open mode needs an account; none exists yet")
             self._open_caller = Caller(account_id=account)
         return self._open_caller
+
+
+def _tune_garbage_collector() -> None:
+    """What start-up built lives as long as the process: freeze it, so that collections
+    no longer walk it; and collect the young generation every 20,000 allocations rather
+    than 700 (a request allocates hundreds of short-lived objects, nearly none in cycles)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(settings: Settings) -> CogsyncApp:

@@ -27,30 +27,38 @@ class ThreadConnections:
         self._lock = threading.Lock()
 
     def get(self) -> DriverConnection:
+        """This thread's connection."""
         driver: DriverConnection | None = getattr(self._local, "driver", None)
         if driver is None:
-            wrapper = self.engine.raw_connection()
-            wrapper.detach()
-            driver = wrapper.dbapi_connection
-            if self.engine.dialect.name == "postgresql":
-                # Transactions are begun explicitly (writes); reads run one statement at
-                # a time under READ COMMITTED, as they would inside a transaction.
-                driver.autocommit = True  # type: ignore[union-attr]
-            self._local.driver = driver
-            with self._lock:
-                self._open[id(driver)] = wrapper
+            driver = self._local.driver = self.dedicated()
+        return driver
+
+    def dedicated(self) -> DriverConnection:
+        """A new connection of no thread's, closed with the others by close_all()."""
+        wrapper = self.engine.raw_connection()
+        wrapper.detach()
+        driver: DriverConnection = wrapper.dbapi_connection  # type: ignore[assignment]
+        if self.engine.dialect.name == "postgresql":
+            # Transactions are begun explicitly (writes); reads run one statement at a
+            # time under READ COMMITTED, as they would inside a transaction.
+            driver.autocommit = True  # type: ignore[attr-defined]
+        with self._lock:
+            self._open[id(driver)] = wrapper
         return driver
 
     def drop(self) -> None:
         """Closes this thread's connection (after a failure); the next get() reopens."""
         driver = getattr(self._local, "driver", None)
         self._local.driver = None
-        if driver is None:
-            return
+        if driver is not None:
+            self.discard(driver)
+
+    def discard(self, driver: DriverConnection) -> None:
+        """Closes a connection that can no longer be trusted."""
         with self._lock:
             wrapper = self._open.pop(id(driver), None)
         with contextlib.suppress(Exception):
-            (wrapper or driver).close()
+            (wrapper or driver).close()  # type: ignore[attr-defined]
 
     def close_all(self) -> None:
         with self._lock:

@@ -9,9 +9,10 @@ in SQLite's busy handler nor fail to upgrade a read lock. On PostgreSQL, row loc
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from typing import Any, NamedTuple
@@ -32,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cogsync.store.connections import ThreadConnections
+from cogsync.store.group_commit import GroupCommit
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
@@ -919,6 +921,11 @@ class Tx(SyncQueries, IdentityQueries, OutboxQueries):
     """One open transaction. Every method is a single statement or a small batch."""
 
 
+# A log that long is restarted even if writers must wait a moment (see Store.checkpoint):
+# 4096 frames of 4 KiB pages, one block of SQLite's WAL index.
+RESTART_FRAMES = 4096
+
+
 class Store:
     """Transactions over the database: ``write()`` and ``read()`` hand out a :class:`Tx`."""
 
@@ -928,12 +935,25 @@ class Store:
         self._sql_dialect = engine.dialect
         self._connections = ThreadConnections(engine)
         self._sqlite = self.dialect == "sqlite"
-        self._write_lock = threading.Lock() if self._sqlite else None
+        self._write_lock = threading.Lock()
+        self._group: GroupCommit | None = None
+
+    def group_commits(self, loop: asyncio.AbstractEventLoop) -> None:
+        """SQLite: from now on, writes made on this loop's thread are committed together,
+        once per turn of the loop (see group_commit.py). Call from the loop's thread."""
+        if self._sqlite:
+            self._group = GroupCommit(self._connections, self._write_lock, loop)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
-        """A read-write transaction; committed when the block ends without an error."""
-        lock: AbstractContextManager[Any] = self._write_lock or nullcontext()
+        """A read-write transaction, committed when the block ends without an error; in a
+        group commit, a savepoint of the turn's transaction (see :meth:`durable`)."""
+        group = self._group
+        if group is not None and group.on_loop_thread():
+            with group.savepoint() as driver:
+                yield Tx(driver, self._sql_dialect)
+            return
+        lock: AbstractContextManager[Any] = self._write_lock if self._sqlite else nullcontext()
         with lock:
             yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
 
@@ -941,7 +961,23 @@ class Store:
     def read(self) -> Iterator[Tx]:
         """A read-only transaction: one consistent snapshot on SQLite (WAL); on
         PostgreSQL each statement sees what was committed before it (READ COMMITTED)."""
+        group = self._group
+        driver = group.own_writes() if group is not None else None
+        if driver is not None:
+            yield Tx(driver, self._sql_dialect)  # inside the turn's transaction
+            return
         yield from self._transaction("BEGIN" if self._sqlite else None)
+
+    async def durable(self) -> None:
+        """Returns once what this request wrote is committed (at once without group
+        commit); raises the commit's error if it failed."""
+        if self._group is not None:
+            await self._group.durable()
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Runs ``callback`` once what the caller just wrote is committed."""
+        if self._group is None or not self._group.after_commit(callback):
+            callback()
 
     def _transaction(self, begin: str | None) -> Iterator[Tx]:
         driver = self._connections.get()
@@ -963,10 +999,19 @@ class Store:
             raise
 
     def checkpoint(self) -> None:
-        """Moves the SQLite write-ahead log into the database file without blocking
-        writers (PASSIVE); a no-op on PostgreSQL."""
-        if self._sqlite:
-            self._connections.get().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        """Moves the SQLite write-ahead log into the database file (a no-op on
+        PostgreSQL). A PASSIVE checkpoint waits for no one; but under a steady stream of
+        writes it never catches up, and the log only starts again from its beginning
+        after a checkpoint that did. So once the log holds more than RESTART_FRAMES, a
+        RESTART checkpoint runs with this process's writers held back for its length
+        (about a millisecond, most frames being copied already)."""
+        if not self._sqlite:
+            return
+        driver = self._connections.get()
+        row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        if row[1] > RESTART_FRAMES:
+            with self._write_lock:
+                driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
 
     def close(self) -> None:
         self._connections.close_all()

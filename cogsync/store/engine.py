@@ -53,6 +53,8 @@ def _sqlite_engine(url: str, synchronous: str) -> Engine:
         # No checkpoint inside a commit: the server checkpoints on a thread of its own
         # (Store.checkpoint), so a request never waits for the database file's fsync.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
+        # After the log restarts, its file is cut back to this size (64 MiB).
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.close()
 
     @event.listens_for(engine, "begin")

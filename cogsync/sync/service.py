@@ -303,7 +303,8 @@ class SyncService:
             tx.delete_dataset(dataset, now)
             gone = replace(dataset, last_modified_date=now)
             entries = self._side_effects(tx, pool, gone, [], None, operation="remove")
-        self._tell(Change(pool_id, identity_id, name, dataset.sync_count, None, len(entries)))
+        change = Change(pool_id, identity_id, name, dataset.sync_count, None, len(entries))
+        self.store.after_commit(lambda: self._tell(change))
         return dataset
 
     # --- records ----------------------------------------------------------------
@@ -447,7 +448,8 @@ class SyncService:
             dataset.num_records = live
             tx.save_dataset(dataset)
             entries = self._side_effects(tx, pool, dataset, written, device_id)
-        self._tell(Change(pool_id, identity_id, name, new_count, device_id, len(entries)))
+        change = Change(pool_id, identity_id, name, new_count, device_id, len(entries))
+        self.store.after_commit(lambda: self._tell(change))
         return written
 
     def _run_sync_trigger(
