@@ -172,7 +172,7 @@ class CogsyncApp:
             from cogsync.integrations.live_fanout import PostgresFanout  # needs psycopg
 
             self.fanout = PostgresFanout(settings.resolved_database_url, self.live)
-            components.service.listeners.append(self.fanout.publish)
+            components.service.announcers.append(self.fanout.announce)
         else:
             components.service.listeners.append(self.live.publish)
         self.bulk_publisher = BulkPublisher(

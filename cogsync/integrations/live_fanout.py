@@ -1,9 +1,10 @@
 """Live-channel fan-out across replicas through PostgreSQL LISTEN/NOTIFY.
 
-On PostgreSQL every committed change is announced with ``NOTIFY cogsync_live``; every
-replica listens and hands what it hears to its own live broker, so a client connected
-to any replica hears changes made through any other. On SQLite there is one process and
-the broker is fed directly.
+On PostgreSQL every change is announced with ``pg_notify('cogsync_live', ...)`` inside
+its own transaction, so the announcement goes out if and only if the change commits, at
+no extra round trip. Every replica listens and hands what it hears to its own live
+broker, so a client connected to any replica hears changes made through any other. On
+SQLite there is one process and the broker is fed directly, after the commit.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from cogsync.integrations.live import LiveBroker
+from cogsync.store.database import Tx
 from cogsync.sync.service import Change
 
 log = logging.getLogger("cogsync.live")
@@ -37,7 +39,6 @@ class PostgresFanout:
     def __init__(self, database_url: str, broker: LiveBroker):
         self.url, self.options = _libpq_url(database_url)
         self.broker = broker
-        self._local = threading.local()
         self._stop = threading.Event()
 
     def _connect(self) -> psycopg.Connection:
@@ -48,20 +49,11 @@ class PostgresFanout:
             **({"options": self.options} if self.options else {}),
         )
 
-    def publish(self, change: Change) -> None:
-        """Called after each commit, from the request's worker thread."""
-        if not change.dataset:
-            return
-        try:
-            conn = getattr(self._local, "conn", None)
-            if conn is None or conn.closed:
-                conn = self._local.conn = self._connect()
-            conn.execute(
-                "SELECT pg_notify(%s, %s)", (CHANNEL, orjson.dumps(asdict(change)).decode())
-            )
-        except psycopg.Error:
-            log.warning("could not announce a change on the live channel", exc_info=True)
-            self._local.conn = None
+    @staticmethod
+    def announce(tx: Tx, change: Change) -> None:
+        """Called inside the change's transaction: delivered when it commits."""
+        if change.dataset:
+            tx.notify(CHANNEL, orjson.dumps(asdict(change)).decode())
 
     def listen_forever(self, loop: asyncio.AbstractEventLoop) -> None:
         """Blocking: run it on a thread of its own. Reconnects after failures."""

@@ -464,11 +464,15 @@ class SyncQueries(Queries):
 
     # --- datasets ---------------------------------------------------------------
 
+    def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL: a NOTIFY on ``channel``, sent to listeners when this commits."""
+        self.cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+
     def lock_identity(self, pool_id: str, identity_id: str) -> None:
         """Serializes dataset creation per identity (the per-identity limit needs it)."""
         if self.dialect == "postgresql":
             key = zlib.crc32(f"{pool_id}/{identity_id}".encode())
-            self.driver.execute(f"SELECT pg_advisory_xact_lock({int(key)})")
+            self.cursor.execute(f"SELECT pg_advisory_xact_lock({int(key)})")
         # SQLite: the write transaction already holds the database lock.
 
     def get_dataset(

@@ -45,6 +45,7 @@ from cogsync.sync.tokens import TokenSealer
 SYNC_TRIGGER = "SyncTrigger"
 BULK_PUBLISH_INTERVAL = 24 * 3600.0
 ChangeListener = Callable[["Change"], None]
+ChangeAnnouncer = Callable[[Tx, "Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
 
 
@@ -111,7 +112,12 @@ class SyncService:
         self.trigger = trigger
         self.region = region
         self.sessions = SessionCounter()
-        self.listeners: list[ChangeListener] = []
+        self.listeners: list[ChangeListener] = []  # told after the commit, in this process
+        self.announcers: list[ChangeAnnouncer] = []  # run inside the change's transaction
+
+    def _announce(self, tx: Tx, change: Change) -> None:
+        for announcer in self.announcers:
+            announcer(tx, change)
 
     def _tell(self, change: Change) -> None:
         for listener in self.listeners:
@@ -303,7 +309,8 @@ class SyncService:
             tx.delete_dataset(dataset, now)
             gone = replace(dataset, last_modified_date=now)
             entries = self._side_effects(tx, pool, gone, [], None, operation="remove")
-        change = Change(pool_id, identity_id, name, dataset.sync_count, None, len(entries))
+            change = Change(pool_id, identity_id, name, dataset.sync_count, None, len(entries))
+            self._announce(tx, change)
         self.store.after_commit(lambda: self._tell(change))
         return dataset
 
@@ -448,7 +455,8 @@ class SyncService:
             dataset.num_records = live
             tx.save_dataset(dataset)
             entries = self._side_effects(tx, pool, dataset, written, device_id)
-        change = Change(pool_id, identity_id, name, new_count, device_id, len(entries))
+            change = Change(pool_id, identity_id, name, new_count, device_id, len(entries))
+            self._announce(tx, change)
         self.store.after_commit(lambda: self._tell(change))
         return written
 
