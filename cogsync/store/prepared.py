@@ -46,6 +46,9 @@ class Queries:
 
     def __init__(self, driver: DriverConnection, dialect: Dialect):
         self.driver = driver
+        # One cursor for all the transaction's statements (a new one per statement costs
+        # psycopg a fifth of its time per statement).
+        self.cursor: Any = driver.cursor()
         self.sql_dialect = dialect
         self.dialect = dialect.name
 
@@ -57,7 +60,8 @@ class Queries:
         params: Any = compiled.params
         if compiled.positional:
             params = tuple(params[name] for name in compiled.positiontup or ())
-        return Rows.of(self.driver.execute(str(compiled), params))
+        self.cursor.execute(str(compiled), params)
+        return Rows.of(self.cursor)
 
 
 @cache
@@ -139,7 +143,8 @@ class Prepared:
 
     def rows(self, tx: Queries, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._sql(tx.sql_dialect)
-        cursor = tx.driver.execute(compiled.sql, self._params(compiled, params))
+        cursor = tx.cursor
+        cursor.execute(compiled.sql, self._params(compiled, params))
         return cursor.fetchall() if cursor.description else []
 
     def first(self, tx: Queries, **params: Any) -> tuple[Any, ...] | None:
@@ -153,12 +158,9 @@ class Prepared:
     def run(self, tx: Queries, **params: Any) -> int:
         """Runs the statement; returns the number of rows it changed."""
         compiled = self._sql(tx.sql_dialect)
-        return tx.driver.execute(compiled.sql, self._params(compiled, params)).rowcount
+        tx.cursor.execute(compiled.sql, self._params(compiled, params))
+        return int(tx.cursor.rowcount)
 
     def run_many(self, tx: Queries, batch: Sequence[dict[str, Any]]) -> None:
         compiled = self._sql(tx.sql_dialect)
-        cursor = tx.driver.cursor()
-        try:
-            cursor.executemany(compiled.sql, [self._params(compiled, p) for p in batch])
-        finally:
-            cursor.close()
+        tx.cursor.executemany(compiled.sql, [self._params(compiled, p) for p in batch])
