@@ -205,7 +205,7 @@ class CogsyncApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                _tune_garbage_collector()
+                tune_garbage_collector()
                 self.live.attach(asyncio.get_running_loop())
                 if self.inline:
                     self.c.store.group_commits(asyncio.get_running_loop())
@@ -448,7 +448,7 @@ class CogsyncApp:
         return self._open_caller
 
 
-def _tune_garbage_collector() -> None:
+def tune_garbage_collector() -> None:
     """What start-up built lives as long as the process: freeze it, so that collections
     no longer walk it; and collect the young generation every 20,000 allocations rather
     than 700 (a request allocates hundreds of short-lived objects, nearly none in cycles)."""
