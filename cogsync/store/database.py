@@ -239,6 +239,22 @@ GET_DATASET_FOR_UPDATE = Q(
         .with_for_update()
     )
 )
+POOL_AND_DATASET_FOR_UPDATE = Q(
+    lambda d: (
+        select(*POOL_COLUMNS, *DATASET_COLUMNS)
+        .join_from(
+            datasets,
+            identity_pools,
+            identity_pools.c.identity_pool_id == datasets.c.identity_pool_id,
+        )
+        .where(
+            datasets.c.identity_pool_id == bindparam("pool"),
+            datasets.c.identity_id == bindparam("identity"),
+            datasets.c.name == bindparam("name"),
+        )
+        .with_for_update(of=datasets)
+    )
+)
 COUNT_DATASETS = Q(lambda d: _dataset_where(select(func.count()).select_from(datasets)))
 INSERT_DATASET = Q(
     lambda d: (
@@ -481,6 +497,17 @@ class SyncQueries(Queries):
         statement = GET_DATASET_FOR_UPDATE if for_update else GET_DATASET
         row = statement.first(self, pool=pool_id, identity=identity_id, name=name)
         return None if row is None else _dataset(row)
+
+    def pool_and_dataset_for_update(
+        self, pool_id: str, identity_id: str, name: str
+    ) -> tuple[IdentityPool, Dataset] | None:
+        """An existing dataset, locked for this transaction, with its pool, in one
+        statement (the common case of a write); None if the dataset does not exist."""
+        row = POOL_AND_DATASET_FOR_UPDATE.first(self, pool=pool_id, identity=identity_id, name=name)
+        if row is None:
+            return None
+        split = len(POOL_COLUMNS)
+        return _pool(row[:split]), _dataset(row[split:])
 
     def count_datasets(self, pool_id: str, identity_id: str) -> int:
         return int(COUNT_DATASETS.scalar(self, pool=pool_id, identity=identity_id))

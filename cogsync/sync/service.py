@@ -413,10 +413,12 @@ class SyncService:
             patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
 
         with self.store.write() as tx:
-            pool = self._pool(tx, caller, pool_id)
             now = self.clock()
-            dataset = tx.get_dataset(pool_id, identity_id, name, for_update=True)
-            if dataset is None:
+            found = tx.pool_and_dataset_for_update(pool_id, identity_id, name)
+            if found is not None and found[0].account_id == caller.account_id:
+                pool, dataset = found
+            else:
+                pool = self._pool(tx, caller, pool_id)
                 dataset = self._create_dataset(tx, pool_id, identity_id, name, now, by)
             if not patches:
                 return []
