@@ -1,10 +1,11 @@
 """Instructions per request: the app's own cost, counted, not timed (needs valgrind).
 
-    python -m benchmarks.instructions [--requests 200] [--database URL] [--json FILE]
+    python -m benchmarks.instructions [--requests 200] [--database sqlite|postgresql]
+                                      [--postgres-url URL] [--json FILE]
 
 Timing on a shared machine moves by 2x from one minute to the next; instruction counts do
-not. Under valgrind's callgrind, the cogsync app (built and started as ``cogsync serve``
-builds it, on a new SQLite file or the PostgreSQL URL given) is driven in-process through
+not. Under valgrind's callgrind, the cogsync app (built as ``cogsync serve`` builds it,
+on a new SQLite file or a new PostgreSQL schema for each run) is driven in-process through
 its ASGI entry with SigV4-signed requests, one at a time, and the instructions executed
 per request are counted for: the bare endpoint, UpdateRecords of 10 new records, and
 ListRecords of a 100-record dataset (a new sync session each). Each figure is the
@@ -30,11 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from benchmarks.signing import REGION, RawSigner
+from benchmarks.postgres import POSTGRES_URL, fresh_schema
+from benchmarks.signing import RawSigner
 from benchmarks.workloads import PATCHES, VALUE, identity_id
 
 SCENARIOS = ("bare", "update", "list")
@@ -178,24 +181,26 @@ async def inner(scenario: str, count: int, database: str | None) -> None:
         raise SystemExit(f"{scenario}: {sum(s != 200 for s in statuses)} requests failed")
 
 
-def _count(scenario: str, requests: int, database: str | None) -> int:
+def _count(scenario: str, requests: int, postgres_url: str | None) -> int:
     command = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                "--callgrind-out-file=/dev/null", sys.executable, "-m",
                "benchmarks.instructions", "--inner", scenario, "--requests", str(requests)]
-    if database:
-        command += ["--database", database]
-    done = subprocess.run(command, capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parent.parent)
+    with fresh_schema(postgres_url) if postgres_url else nullcontext(None) as database:
+        if database:
+            command += ["--database-url", database]
+        done = subprocess.run(command, capture_output=True, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
     found = _COLLECTED.search(done.stderr)
     if done.returncode != 0 or found is None:
         raise SystemExit(f"{scenario} under valgrind failed:\n{done.stderr[-3000:]}")
     return int(found.group(1))
 
 
-def measure(requests: int, database: str | None) -> dict[str, int]:
-    """Instructions per request of each scenario: (count(2N) - count(N)) / N."""
-    return {scenario: (_count(scenario, 2 * requests, database)
-                       - _count(scenario, requests, database)) // requests
+def measure(requests: int, postgres_url: str | None) -> dict[str, int]:
+    """Instructions per request of each scenario: (count(2N) - count(N)) / N; on
+    PostgreSQL (``postgres_url``) each run has a new schema."""
+    return {scenario: (_count(scenario, 2 * requests, postgres_url)
+                       - _count(scenario, requests, postgres_url)) // requests
             for scenario in SCENARIOS}
 
 
@@ -205,25 +210,27 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200,
                         help="N: requests of the shorter run (the other runs 2N)")
-    parser.add_argument("--database", help="a PostgreSQL URL (default: a new SQLite file)")
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL,
+                        help=f"PostgreSQL to make a schema in per run (default {POSTGRES_URL})")
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)  # of an inner run
     parser.add_argument("--json", metavar="FILE", help="write the results to this file")
     parser.add_argument("--inner", choices=SCENARIOS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:
-        asyncio.run(inner(args.inner, args.requests, args.database))
+        asyncio.run(inner(args.inner, args.requests, args.database_url))
         return 0
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         parser.error("valgrind (with callgrind_control) is needed")
-    database = args.database
-    print(f"instructions per request, {REGION}, "
-          f"{'PostgreSQL' if database else 'SQLite'}, N={args.requests}", flush=True)
-    counts = measure(args.requests, database)
+    postgres_url = args.postgres_url if args.database == "postgresql" else None
+    print(f"instructions per request, {args.database}, N={args.requests}", flush=True)
+    counts = measure(args.requests, postgres_url)
     for scenario, count in counts.items():
         ratio = counts["bare"] / count if count else 0.0
         print(f"  {NAMES[scenario]:28} {count:>10,}   bare's is {ratio:6.1%} of it")
     if args.json:
-        Path(args.json).write_text(json.dumps({"database": "postgresql" if database else
-                                               "sqlite", "requests": args.requests,
+        Path(args.json).write_text(json.dumps({"database": args.database,
+                                               "requests": args.requests,
                                                "instructions_per_request": counts}, indent=2)
                                    + "\n")
     return 0
