@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from cogsync.store.database import RESTART_FRAMES, Store
+from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
 
 
@@ -23,6 +23,7 @@ def test_a_starved_checkpoint_still_restarts_the_log(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{path}")
     migrate(engine)
     store = Store(engine)
+    store.restart_frames = 2000  # the default is 65,536: far more writes than a test needs
     with store.write() as tx:
         tx.create_account("100000000000", 0.0)
 
@@ -31,7 +32,7 @@ def test_a_starved_checkpoint_still_restarts_the_log(tmp_path: Path) -> None:
     reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     reader.execute("BEGIN")
     reader.execute("SELECT count(*) FROM accounts").fetchall()
-    for n in range(RESTART_FRAMES + 200):
+    for n in range(store.restart_frames + 200):
         with store.write() as tx:
             tx.create_account(str(200000000000 + n), 1.0)
     threading.Timer(0.3, lambda: reader.execute("COMMIT")).start()

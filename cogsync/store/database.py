@@ -953,8 +953,13 @@ class Tx(SyncQueries, IdentityQueries, OutboxQueries):
 
 
 # A log that long is restarted even if writers must wait a moment (see Store.checkpoint):
-# 4096 frames of 4 KiB pages, one block of SQLite's WAL index.
-RESTART_FRAMES = 4096
+# 65,536 frames of 4 KiB pages, 256 MiB. Under a steady full load of writes that is about
+# every ten seconds on the machine of docs/performance.md, and each restart shows in the
+# latency tail; under lighter load PASSIVE checkpoints finish on their own and it never
+# comes to this.
+RESTART_FRAMES = 65_536
+CATCH_UP_PASSES = 4
+CAUGHT_UP_FRAMES = 64
 
 
 class Store:
@@ -968,6 +973,7 @@ class Store:
         self._sqlite = self.dialect == "sqlite"
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
+        self.restart_frames = RESTART_FRAMES
 
     def group_commits(self, loop: asyncio.AbstractEventLoop) -> None:
         """SQLite: from now on, writes made on this loop's thread are committed together,
@@ -1030,19 +1036,34 @@ class Store:
             raise
 
     def checkpoint(self) -> None:
-        """Moves the SQLite write-ahead log into the database file (a no-op on
-        PostgreSQL). A PASSIVE checkpoint waits for no one; but under a steady stream of
-        writes it never catches up, and the log only starts again from its beginning
-        after a checkpoint that did. So once the log holds more than RESTART_FRAMES, a
-        RESTART checkpoint runs with this process's writers held back for its length
-        (about a millisecond, most frames being copied already)."""
+        """Copies the SQLite write-ahead log into the database file (a no-op on
+        PostgreSQL), without holding back writers for more than a moment.
+
+        A PASSIVE checkpoint waits for no one and copies what the log held when it began;
+        but the frames written while it ran are left, and SQLite starts the log again from
+        its beginning only after a checkpoint that left nothing. Under a steady stream of
+        writes that never happens and the log grows without end. So once the log holds
+        more than ``restart_frames``, further PASSIVE passes catch up with what was written
+        during the last (each shorter than the one before), and a last RESTART
+        checkpoint, with this process's writers held back, copies the few frames left."""
         if not self._sqlite:
             return
         driver = self._connections.get()
-        row = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
-        if row[1] > RESTART_FRAMES:
-            with self._write_lock:
-                driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        log = self._passive_checkpoint(driver)
+        if log <= self.restart_frames:
+            return
+        for _ in range(CATCH_UP_PASSES):
+            before, log = log, self._passive_checkpoint(driver)
+            if log - before <= CAUGHT_UP_FRAMES:
+                break
+        with self._write_lock:
+            driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+
+    @staticmethod
+    def _passive_checkpoint(driver: Any) -> int:
+        """Frames in the log, all of which this checkpoint copied (unless busy)."""
+        busy, log_frames, _ = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        return int(log_frames)
 
     def close(self) -> None:
         self._connections.close_all()
