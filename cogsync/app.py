@@ -73,6 +73,8 @@ SETTINGS_VARIABLE = "COGSYNC_WORKER_SETTINGS"
 HEALTH_PATH = "/_cogsync/health"
 LIVE_PATH = "/_cogsync/live"
 LIVE_HEARTBEAT_SECONDS = 15.0
+CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
+CHECKPOINT_IDLE_SECONDS = 1.0
 JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
 T = TypeVar("T")
 
@@ -149,6 +151,7 @@ class CogsyncApp:
         )
         self.flush_interval = flush_interval
         self._flusher: asyncio.Task[None] | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
         settings = self.settings
         store = components.store
         endpoints = stored_endpoints(store)
@@ -217,11 +220,18 @@ class CogsyncApp:
                         name="cogsync-live-listener",
                     ).start()
                 self._flusher = asyncio.create_task(self._flush_forever())
+                if self.inline:
+                    self._checkpointing = asyncio.create_task(self._checkpoint_forever())
                 self._dispatching = asyncio.create_task(self.dispatcher.run())
                 self._publishing = asyncio.create_task(self.bulk_publisher.run())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self._flusher, self._dispatching, self._publishing):
+                for task in (
+                    self._flusher,
+                    self._checkpointing,
+                    self._dispatching,
+                    self._publishing,
+                ):
                     if task is not None:
                         task.cancel()
                 if self.fanout is not None:
@@ -235,15 +245,27 @@ class CogsyncApp:
                 return
 
     async def _flush_forever(self) -> None:
-        """Each second, off the event loop: session counts to the database, and the
-        SQLite write-ahead log into the database file."""
+        """Each second, off the event loop: session counts to the database."""
         while True:
             await asyncio.sleep(self.flush_interval)
             try:
                 await self._in_thread(self.c.service.sessions.flush, self.c.store)
-                await self._in_thread(self.c.store.checkpoint)
             except Exception:
                 log.exception("could not flush sync session counts; will retry")
+
+    async def _checkpoint_forever(self) -> None:
+        """SQLite, off the event loop: the write-ahead log into the database file, in
+        small steps while writes come in. One large copy a second (tens of MB under full
+        load, with its fsyncs) stalled requests for tens of milliseconds; a copy every
+        50 ms is small, and finishes often enough for the log to start over by itself."""
+        frames = 0
+        while True:
+            try:
+                before, frames = frames, await self._in_thread(self.c.store.checkpoint)
+            except Exception:
+                log.exception("could not checkpoint the write-ahead log; will retry")
+            busy = frames != before
+            await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())

@@ -1,9 +1,14 @@
-"""The SQLite write-ahead log starts again from its beginning even when writes never
-pause: a checkpoint that cannot finish is followed by one that waits for its readers."""
+"""Under writes that never pause, the SQLite write-ahead log still starts over from its
+beginning instead of growing without end.
+
+(What makes sure of it in the server, where requests keep every plain checkpoint from
+finishing, is the last pass that holds the writers back once the log is past its
+threshold. In this test a writing thread shares the interpreter with the checkpoints and
+plain passes sometimes finish by themselves, so the test holds the outcome, not that
+step.)"""
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -12,36 +17,33 @@ from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
 
 
-def _log_frames(path: Path) -> int:
-    """Frames in the log now (a PASSIVE checkpoint reports them and waits for no one)."""
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
-
-
-def test_a_starved_checkpoint_still_restarts_the_log(tmp_path: Path) -> None:
-    path = tmp_path / "wal.db"
-    engine = make_engine(f"sqlite:///{path}")
+def test_a_log_that_steady_writes_keep_growing_still_starts_over(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.db'}")
     migrate(engine)
     store = Store(engine)
-    store.restart_frames = 2000  # the default is 65,536: far more writes than a test needs
-    with store.write() as tx:
-        tx.create_account("100000000000", 0.0)
+    store.restart_frames = 1000  # the default is 65,536: far more writes than a test needs
+    stop = threading.Event()
 
-    # A reader whose snapshot is older than everything written next: no checkpoint can
-    # copy past it, as under a steady stream of requests.
-    reader = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    reader.execute("BEGIN")
-    reader.execute("SELECT count(*) FROM accounts").fetchall()
-    for n in range(store.restart_frames + 200):
-        with store.write() as tx:
-            tx.create_account(str(200000000000 + n), 1.0)
-    threading.Timer(0.3, lambda: reader.execute("COMMIT")).start()
+    def write_without_pause() -> None:
+        n = 0
+        while not stop.is_set():
+            with store.write() as tx:
+                tx.create_account(str(200_000_000_000 + n), 1.0)
+            n += 1
 
-    started = time.monotonic()
-    store.checkpoint()  # the PASSIVE part stops at the reader; then it waits for it
-    assert time.monotonic() - started >= 0.2
-    with store.write() as tx:
-        tx.create_account("300000000000", 2.0)
-    assert _log_frames(path) < 50  # the log began again with this one write
-    reader.close()
-    store.close()
+    writer = threading.Thread(target=write_without_pause)
+    writer.start()
+    logs: list[int] = []  # frames in the log, as each checkpoint found them
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            logs.append(store.checkpoint())  # what the server does every 50 ms under load
+            if max(logs) > store.restart_frames and logs[-1] < max(logs) // 2:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        writer.join()
+        store.close()
+    assert max(logs) > store.restart_frames, logs  # plain passes never let the log restart
+    assert logs[-1] < max(logs) // 2, logs  # and then it did start over

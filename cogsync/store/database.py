@@ -1035,29 +1035,31 @@ class Store:
                 self._connections.drop()
             raise
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> int:
         """Copies the SQLite write-ahead log into the database file (a no-op on
-        PostgreSQL), without holding back writers for more than a moment.
+        PostgreSQL); returns the number of frames the log held.
 
         A PASSIVE checkpoint waits for no one and copies what the log held when it began;
-        but the frames written while it ran are left, and SQLite starts the log again from
+        but the frames written while it ran are left, and SQLite starts the log over from
         its beginning only after a checkpoint that left nothing. Under a steady stream of
         writes that never happens and the log grows without end. So once the log holds
-        more than ``restart_frames``, further PASSIVE passes catch up with what was written
-        during the last (each shorter than the one before), and a last RESTART
-        checkpoint, with this process's writers held back, copies the few frames left."""
+        more than ``restart_frames``, further passes catch up with what was written
+        during the last (each shorter than the one before), and a last one runs with this
+        process's writers held back: it leaves nothing, and the next write starts the log
+        over. (A RESTART checkpoint would also wait for readers to leave the log, through
+        SQLite's busy handler, while the writers are held: tens of milliseconds.)"""
         if not self._sqlite:
-            return
+            return 0
         driver = self._connections.get()
         log = self._passive_checkpoint(driver)
         if log <= self.restart_frames:
-            return
+            return log
         for _ in range(CATCH_UP_PASSES):
             before, log = log, self._passive_checkpoint(driver)
             if log - before <= CAUGHT_UP_FRAMES:
                 break
         with self._write_lock:
-            driver.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+            return self._passive_checkpoint(driver)
 
     @staticmethod
     def _passive_checkpoint(driver: Any) -> int:
