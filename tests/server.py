@@ -16,6 +16,7 @@ from typing import Any
 
 import boto3
 import psycopg
+import pytest
 from botocore.config import Config
 
 REGION = "us-east-1"
@@ -32,6 +33,13 @@ SCHEMA_PREFIX = "cogsync_test_"
 def backend() -> str:
     """``COGSYNC_TEST_BACKEND=postgresql`` runs every server of the suite on PostgreSQL."""
     return os.environ.get("COGSYNC_TEST_BACKEND", "sqlite")
+
+
+# For test modules that use no test server and no backend of their own choosing (pure
+# functions, or SQLite by design): the suite runs once per backend, they need run once.
+independent_of_backend = pytest.mark.skipif(
+    backend() != "sqlite", reason="does not use the test backend: runs in the SQLite pass"
+)
 
 
 CREATED_SCHEMAS: set[str] = set()

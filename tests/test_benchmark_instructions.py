@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from benchmarks.instructions import SCENARIOS, InProcess, _requests, asgi_request
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend
 
 
 def test_raw_requests_become_asgi_scopes() -> None:

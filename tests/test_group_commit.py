@@ -16,6 +16,9 @@ import pytest
 
 from cogsync.store.database import Store, Tx
 from cogsync.store.engine import make_engine, migrate
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend
 
 
 @pytest.fixture

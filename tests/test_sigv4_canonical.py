@@ -11,6 +11,10 @@ from hypothesis import strategies as st
 
 from cogsync.auth.sigv4 import _canonical_uri, _normalized_uri, _signed_at
 from cogsync.errors import IncompleteSignature
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend
+
 
 PATH_CHARS = st.sampled_from(list("abcXYZ019/._-~%:+ é?") + ["%3A", "..", "//", "/./"])
 

@@ -17,6 +17,10 @@ from hypothesis import strategies as st
 from cogsync.errors import InvalidParameter
 from cogsync.protocol.model import Operation, Shape, identity_model, sync_model
 from cogsync.protocol.validation import Refused, Validator, _checker, validate
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend
+
 
 OPERATIONS: list[Operation] = [
     *sync_model().operations.values(),

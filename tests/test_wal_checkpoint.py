@@ -15,6 +15,9 @@ from pathlib import Path
 
 from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend
 
 
 def test_a_log_that_steady_writes_keep_growing_still_starts_over(tmp_path: Path) -> None:
