@@ -233,3 +233,16 @@ def test_pool_usage_sums_storage_and_counts_sessions(server: Any) -> None:
     assert usage["DataStorage"] == 7
     assert usage["SyncSessionsCount"] == 3
     assert "LastModifiedDate" in usage
+
+
+def test_nul_characters_are_refused_and_nothing_is_applied(ds: Dataset) -> None:
+    ds.update([put("kept", "1")])
+    token = ds.list()["SyncSessionToken"]
+    for patches, extra in (([put("v", "a\x00b")], {}), ([put("k\x00", "x")], {}),
+                           ([put("v", "fine")], {"DeviceId": "phone\x00"})):
+        with pytest.raises(ClientError) as excinfo:
+            ds.update(patches, token, **extra)
+        assert error_code(excinfo) == ("InvalidParameterException", 400)
+        assert "U+0000" in excinfo.value.response["Error"]["Message"]
+    assert ds.values() == {"kept": "1"}
+    assert ds.list()["DatasetSyncCount"] == 1
