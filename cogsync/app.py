@@ -257,11 +257,13 @@ class CogsyncApp:
         """SQLite, off the event loop: the write-ahead log into the database file, in
         small steps while writes come in. One large copy a second (tens of MB under full
         load, with its fsyncs) stalled requests for tens of milliseconds; a copy every
-        50 ms is small, and finishes often enough for the log to start over by itself."""
+        50 ms is small. (Under steady writes the log still only starts over through the
+        last step of Store.checkpoint, once it is past its threshold.)"""
         frames = 0
         while True:
+            before = frames
             try:
-                before, frames = frames, await self._in_thread(self.c.store.checkpoint)
+                frames = await self._in_thread(self.c.store.checkpoint)
             except Exception:
                 log.exception("could not checkpoint the write-ahead log; will retry")
             busy = frames != before
