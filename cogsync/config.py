@@ -293,6 +293,8 @@ class Option:
             return "off" if not value else "on"
         if value is None or value == ():
             return "none"
+        if isinstance(value, float):
+            return f"{value:g}"
         return str(value)
 
 
