@@ -9,7 +9,9 @@ In one run, each against a baseline measured in the same run:
   on SQLite and on PostgreSQL, with one and with two worker processes;
 - latency at half of the peak just measured, in an open loop (one worker);
 - moto's DynamoDB server doing the equivalent conditional writes and query;
-- cost growth: latency and server memory from 1,000 to 1,000,000 stored records.
+- cost growth: latency and server memory from 1,000 to 1,000,000 stored records;
+- cost per request against the fixed anchor (``benchmarks.cost``, options ``--cost-...``):
+  instructions (callgrind), CPU and throughput, PostgreSQL's CPU and round trips.
 
 Exit status 1: a request failed or a check failed; 3 (with ``--strict``): a target missed.
 """
@@ -23,6 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import cost_report
+from benchmarks.cost import add_arguments as add_cost_arguments
+from benchmarks.cost import check_arguments as check_cost_arguments
+from benchmarks.cost import from_prefixed, measure_cost
 from benchmarks.growth import Growth, growth_steps
 from benchmarks.half_peak import half_peak
 from benchmarks.machine import machine
@@ -43,7 +49,7 @@ from benchmarks.run import summarize as summarize_phases
 from benchmarks.server import running_server
 from benchmarks.verdicts import comparisons
 
-PARTS = ("throughput", "half-peak", "workers", "moto", "growth")
+PARTS = ("throughput", "half-peak", "workers", "moto", "growth", "cost")
 
 
 def _list(text: str) -> list[str]:
@@ -100,7 +106,8 @@ def request_errors(results: dict[str, Any]) -> int:
     rows += results["moto"]["phases"] if results["moto"] else []
     for step in results["growth"]["steps"] if results["growth"] else []:
         rows += [step["update"], step["list"]]
-    return sum(row["errors"] for row in rows)
+    cost = results["cost"]["request_errors"] if results["cost"] else 0
+    return sum(row["errors"] for row in rows) + cost
 
 
 def failed_checks(results: dict[str, Any]) -> list[str]:
@@ -108,6 +115,8 @@ def failed_checks(results: dict[str, Any]) -> list[str]:
               for s in results["servers"] if s["write_check"] != "ok"]
     if results["moto"] and results["moto"]["write_check"] != "ok":
         checks.append(results["moto"]["write_check"])
+    if results["cost"]:
+        checks += results["cost"]["failed_checks"]
     return checks
 
 
@@ -132,6 +141,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="timed length of each growth probe (default 2)")
     parser.add_argument("--growth-database", choices=["sqlite", "postgresql"],
                         default="sqlite", help="database of the growth server (default sqlite)")
+    add_cost_arguments(parser, "cost-")
     parser.add_argument("--skip", type=_list, default=[],
                         help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     parser.add_argument("--json", metavar="FILE", help="write the results to this file")
@@ -152,6 +162,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         growth_steps(args.growth_max)
     except ValueError as error:
         parser.error(str(error))
+    args.cost = from_prefixed(args)
+    check_cost_arguments(parser, args.cost, args.databases, "cost-")
     return args
 
 
@@ -176,22 +188,30 @@ def main(argv: list[str] | None = None) -> int:
         moto = measure_moto(args.seconds, args.warmup, args.moto_concurrency)
         print_rows(moto["phases"])
     growth = measure_growth(args) if "growth" not in args.skip else None
+    cost = None
+    if "cost" not in args.skip:
+        _say("\ncost per request against the fixed anchor")
+        cost = measure_cost(args.cost, args.databases)
 
     results: dict[str, Any] = {
         "command": "python -m benchmarks.all " + " ".join(sys.argv[1:] if argv is None
                                                           else argv),
         "machine": info,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("json", "plot")},
+        "settings": {k: v for k, v in vars(args).items()
+                     if k not in ("json", "plot", "cost", "cost_faketime")},
         "client_ceiling": ceiling,
         "servers": servers,
         "moto": moto,
         "growth": growth,
+        "cost": cost,
     }
     results["comparisons"] = comparisons(results)
     results["request_errors"] = request_errors(results)
     results["failed_checks"] = failed_checks(results)
     results["seconds"] = round(time.monotonic() - started, 1)
     print_report(results)
+    if cost:
+        print("## Cost per request against the fixed anchor\n\n" + cost_report.tables(cost))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     if args.plot:
@@ -200,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         draw(results, Path(args.plot))
     if results["request_errors"] or results["failed_checks"]:
         return 1
-    if args.strict and not all(c["met"] for c in results["comparisons"]
-                               if c["met"] is not None):
+    verdicts = results["comparisons"] + (cost["verdicts"] if cost else [])
+    if args.strict and not all(c["met"] for c in verdicts if c["met"] is not None):
         return 3
     return 0
 

@@ -14,6 +14,7 @@ connection for the next request, and connecting counts in that request's latency
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,6 +38,7 @@ class PhaseResult:
     server_cpu: float = 0.0  # CPU seconds of the server's process tree during the phase
     last_body: bytes = b""
     send_lags: list[float] = field(default_factory=list)  # open loop: sent after due, s
+    sent_per_target: list[int] = field(default_factory=list)  # run_spread_phase: per server
 
     @property
     def throughput(self) -> float:
@@ -155,22 +157,27 @@ class _Tally:
         return True
 
 
-async def _timed(host: str, port: int, connections: int, seconds: float,
-                 server_pid: int | None, source: _Source,
-                 work: Callable[[_Connection, _Tally, float], Awaitable[None]]) -> PhaseResult:
-    """Opens the connections (not timed), runs ``work`` on each until ``seconds`` have
-    passed, and measures the wall time and the client's and the server's CPU use."""
-    pool = [_Connection(host, port) for _ in range(connections)]
-    await asyncio.gather(*(c.open() for c in pool))
+Work = Callable[[_Connection, _Source, _Tally, float], Awaitable[None]]
+Target = tuple[str, int, _Source]  # host, port and what to send there
+
+
+async def _timed(targets: Sequence[Target], connections: int, seconds: float,
+                 server_pids: Sequence[int], work: Work) -> PhaseResult:
+    """Opens ``connections`` to each target (not timed), runs ``work`` on each until
+    ``seconds`` have passed, and measures the wall time and the client's and the servers'
+    CPU use (``server_pids``: the roots of the servers' process trees)."""
+    pool = [(_Connection(host, port), source) for host, port, source in targets
+            for _ in range(connections)]
+    await asyncio.gather(*(c.open() for c, _ in pool))
     tally = _Tally()
-    server_cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    server_cpu = sum(tree_cpu_seconds(pid) for pid in server_pids)
     client_cpu = time.process_time()
     started = time.perf_counter()
-    await asyncio.gather(*(work(c, tally, started) for c in pool))
+    await asyncio.gather(*(work(c, source, tally, started) for c, source in pool))
     elapsed = time.perf_counter() - started
     client_cpu = time.process_time() - client_cpu
-    server_cpu = (tree_cpu_seconds(server_pid) - server_cpu) if server_pid else 0.0
-    for connection in pool:
+    server_cpu = sum(tree_cpu_seconds(pid) for pid in server_pids) - server_cpu
+    for connection, _ in pool:
         connection.close()
     return PhaseResult(
         requests=len(tally.latencies),
@@ -179,26 +186,28 @@ async def _timed(host: str, port: int, connections: int, seconds: float,
         latencies=tally.latencies,
         statuses=tally.statuses,
         first_error=tally.errors[0] if tally.errors else "",
-        exhausted=source.exhausted,
+        exhausted=any(source.exhausted for _, _, source in targets),
         client_cpu=client_cpu,
         server_cpu=server_cpu,
         last_body=tally.last_body,
         send_lags=tally.send_lags,
+        sent_per_target=[source.next for _, _, source in targets],
     )
 
 
-async def _closed(host: str, port: int, source: _Source, concurrency: int, seconds: float,
-                  server_pid: int | None) -> PhaseResult:
+async def _closed(targets: Sequence[Target], concurrency: int, seconds: float,
+                  server_pids: Sequence[int]) -> PhaseResult:
     clock = time.perf_counter
 
-    async def work(connection: _Connection, tally: _Tally, started: float) -> None:
+    async def work(connection: _Connection, source: _Source, tally: _Tally,
+                   started: float) -> None:
         deadline = started + seconds
         while clock() < deadline:
             request = source.take()
             if request is None or not await tally.exchange(connection, request, clock()):
                 return
 
-    return await _timed(host, port, concurrency, seconds, server_pid, source, work)
+    return await _timed(targets, concurrency, seconds, server_pids, work)
 
 
 async def _open(host: str, port: int, source: _Source, rate: float, connections: int,
@@ -208,7 +217,8 @@ async def _open(host: str, port: int, source: _Source, rate: float, connections:
     clock = time.perf_counter
     due = [0]
 
-    async def work(connection: _Connection, tally: _Tally, started: float) -> None:
+    async def work(connection: _Connection, source: _Source, tally: _Tally,
+                   started: float) -> None:
         while True:
             at = started + due[0] / rate
             if at >= started + seconds:
@@ -223,7 +233,8 @@ async def _open(host: str, port: int, source: _Source, rate: float, connections:
             if not await tally.exchange(connection, request, at):
                 return
 
-    return await _timed(host, port, connections, seconds, server_pid, source, work)
+    pids = [server_pid] if server_pid else []
+    return await _timed([(host, port, source)], connections, seconds, pids, work)
 
 
 def _loop_run(coro: object) -> object:
@@ -238,8 +249,21 @@ def run_phase(host: str, port: int, requests: Sequence[bytes], *, concurrency: i
               seconds: float, repeat: bool, server_pid: int | None = None) -> PhaseResult:
     """Sends requests over ``concurrency`` connections until ``seconds`` have passed (or,
     without ``repeat``, until every request was sent once); connecting is not timed."""
-    source = _Source(requests, repeat)
-    result = _loop_run(_closed(host, port, source, concurrency, seconds, server_pid))
+    pids = [server_pid] if server_pid else []
+    result = _loop_run(_closed([(host, port, _Source(requests, repeat))], concurrency,
+                               seconds, pids))
+    assert isinstance(result, PhaseResult)
+    return result
+
+
+def run_spread_phase(targets: Sequence[tuple[str, int, Sequence[bytes]]], *,
+                     concurrency: int, seconds: float, repeat: bool,
+                     server_pids: Sequence[int] = ()) -> PhaseResult:
+    """``run_phase`` over several servers at once (replicas): ``concurrency`` connections
+    to each, each sending that server's own requests; one result for all of them, with
+    the CPU of every server's process tree summed."""
+    sources = [(host, port, _Source(requests, repeat)) for host, port, requests in targets]
+    result = _loop_run(_closed(sources, concurrency, seconds, server_pids))
     assert isinstance(result, PhaseResult)
     return result
 
@@ -282,3 +306,36 @@ def exchange(host: str, port: int, requests: Sequence[bytes],
     result = _loop_run(_exchange_all(host, port, requests, concurrency))
     assert isinstance(result, list)
     return result
+
+
+class KeepAliveClient:
+    """One blocking keep-alive connection, one request at a time: for counting phases
+    (instructions, system calls), where the connection must stay the same throughout."""
+
+    def __init__(self, host: str, port: int):
+        self.sock = socket.create_connection((host, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.reader = self.sock.makefile("rb")
+
+    def send(self, request: bytes) -> tuple[int, bytes]:
+        self.sock.sendall(request)
+        status_line = self.reader.readline()
+        length = None
+        while (line := self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise ConnectionError(f"response without Content-Length: {status_line!r}")
+        return int(status_line[9:12]), self.reader.read(length)
+
+    def send_all(self, requests: Sequence[bytes]) -> None:
+        """Sends each request in turn; every answer must be 200."""
+        for request in requests:
+            status, body = self.send(request)
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {body[:300].decode(errors='replace')}")
+
+    def close(self) -> None:
+        self.reader.close()
+        self.sock.close()

@@ -73,14 +73,14 @@ def tree_rss_bytes(pid: int) -> int:
     return sum(rss_bytes(p) for p in tree_pids(pid))
 
 
-def stop_group(process: subprocess.Popen[str]) -> None:
+def stop_group(process: subprocess.Popen[str], grace: float = 15.0) -> None:
     """SIGTERM to a server started in a session of its own (a clean shutdown), SIGKILL to
-    its process group if it hangs, then to whatever of the group is left (a worker its
-    supervisor left behind)."""
+    its process group if it is not done within ``grace`` seconds, then to whatever of the
+    group is left (a worker its supervisor left behind)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(15)
+            process.wait(grace)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(10)
@@ -107,3 +107,46 @@ def launch(cmd: list[str], env: dict[str, str], watch: Callable[[str], bool],
     threading.Thread(target=pump, daemon=True).start()
     ready.wait(timeout)
     return process
+
+
+def reaped_children_cpu_seconds(pid: int) -> float:
+    """cutime + cstime: the CPU of the children that ``pid`` has waited for."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / _CLOCK_TICKS
+
+
+def _tcp_table() -> dict[int, tuple[int, int]]:
+    """Socket inode -> (local port, remote port) of every TCP socket of this host's
+    network namespace, IPv4 and IPv6."""
+    table = {}
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, inode = fields[1], fields[2], int(fields[9])
+            table[inode] = (int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16))
+    return table
+
+
+def tcp_connections(pid: int) -> list[tuple[int, int, int]]:
+    """(file descriptor, local port, remote port) of each TCP socket that ``pid`` holds
+    open (listening sockets have remote port 0)."""
+    table = _tcp_table()
+    found = []
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return []
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and (ports := table.get(int(target[8:-1]))):
+            found.append((int(fd.name), *ports))
+    return found

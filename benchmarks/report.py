@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def _table(header: list[str], rows: Iterable[list[str]], numeric_from: int = 1,
+def markdown_table(header: list[str], rows: Iterable[list[str]], numeric_from: int = 1,
            numeric_to: int | None = None) -> str:
     """A Markdown table; columns ``numeric_from`` to ``numeric_to`` are right-aligned."""
     last = len(header) if numeric_to is None else numeric_to
@@ -37,7 +37,7 @@ def throughput_table(results: dict[str, Any]) -> str:
                          _ms(s["p99_ms"]), str(s["errors"]),
                          _us(s["server_cpu_us_per_request"]),
                          "" if ratio is None else f"{ratio:.1%}"])
-    return _table(["database", "workers", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms",
+    return markdown_table(["database", "workers", "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms",
                    "errors", "server CPU per request", "of bare"], rows, numeric_from=3)
 
 
@@ -46,7 +46,7 @@ def half_peak_table(results: dict[str, Any]) -> str:
              _rps(h["throughput_rps"]), _ms(h["p50_ms"]), _ms(h["p90_ms"]), _ms(h["p99_ms"]),
              _ms(h["max_ms"]), _ms(h["send_lag_p99_ms"]), str(h["errors"])]
             for server in results["servers"] for h in server["half_peak"]]
-    return _table(["database", "scenario", "sent req/s", "answered req/s", "p50 ms",
+    return markdown_table(["database", "scenario", "sent req/s", "answered req/s", "p50 ms",
                    "p90 ms", "p99 ms", "max ms", "client send lag p99 ms", "errors"],
                   rows, numeric_from=2)
 
@@ -57,7 +57,7 @@ def moto_table(results: dict[str, Any]) -> str:
              _ms(r["p50_ms"]), _ms(r["p99_ms"]), str(r["errors"]),
              f"{r['server_cpu_pct']:.0f}%", _us(r["server_cpu_us_per_request"])]
             for r in moto["phases"]]
-    return _table(["request", "connections", "req/s", "p50 ms", "p99 ms", "errors",
+    return markdown_table(["request", "connections", "req/s", "p50 ms", "p99 ms", "errors",
                    "server CPU", "server CPU per request"], rows)
 
 
@@ -67,7 +67,7 @@ def growth_table(results: dict[str, Any]) -> str:
              _ms(s["list"]["p50_ms"]), _ms(s["list"]["p99_ms"]), f"{s['rss_mib']:.0f}",
              "" if s["data_mib"] is None else f"{s['data_mib']:.0f}"]
             for s in results["growth"]["steps"]]
-    return _table(["stored records", "identities", "fill s", "UpdateRecords p50 ms",
+    return markdown_table(["stored records", "identities", "fill s", "UpdateRecords p50 ms",
                    "p99 ms", "ListRecords p50 ms", "p99 ms", "server RSS MiB",
                    "database MiB"], rows, numeric_from=0)
 
@@ -80,7 +80,7 @@ def verdict_table(results: dict[str, Any]) -> str:
             c["unit"], f"{c['value']:.2f}x")
         verdict = {True: "met", False: "**not met**", None: ""}[c["met"]]
         rows.append([c["what"], value, c["target"] or "", verdict])
-    return _table(["comparison (same run)", "value", "target", "verdict"], rows, 1, 2)
+    return markdown_table(["comparison (same run)", "value", "target", "verdict"], rows, 1, 2)
 
 
 def print_report(results: dict[str, Any]) -> None:

@@ -25,12 +25,14 @@ _POOL = re.compile(r"IdentityPoolId=(\S+)")
 @dataclass
 class BenchServer:
     """One server process: ``workers`` uvicorn workers (default one), SQLite in
-    ``data_dir`` or the PostgreSQL ``database`` URL, no rate limits."""
+    ``data_dir`` or the PostgreSQL ``database`` URL, no rate limits; ``wrapper`` runs it
+    under another program (valgrind)."""
 
     data_dir: Path
     extra_args: list[str] = field(default_factory=list)
     workers: int = 1
     database: str | None = None
+    wrapper: list[str] = field(default_factory=list)
     endpoint: str = ""
     access_key_id: str = ""
     secret_access_key: str = ""
@@ -51,8 +53,11 @@ class BenchServer:
         assert self.process is not None
         return self.process.pid
 
-    def start(self, timeout: float = 60.0) -> BenchServer:
-        cmd = [sys.executable, "-m", "cogsync", "serve", "--port", "0",
+    def start(self, timeout: float | None = None) -> BenchServer:
+        """Returns once the server printed that it is ready (a minute at most; ten under
+        a wrapper such as valgrind, which starts Python tens of times slower)."""
+        timeout = timeout or (600.0 if self.wrapper else 60.0)
+        cmd = [*self.wrapper, sys.executable, "-m", "cogsync", "serve", "--port", "0",
                "--data-dir", str(self.data_dir), "--log-level", "warning",
                "--workers", str(self.workers), *self.extra_args]
         if self.database:
@@ -81,14 +86,17 @@ class BenchServer:
         return self
 
     def stop(self) -> None:
+        """A clean shutdown; under a wrapper (valgrind, a slowed clock, where shutting
+        down cleanly can take minutes) killed after 5 seconds."""
         if self.process is not None:
-            stop_group(self.process)
+            stop_group(self.process, 5.0 if self.wrapper else 15.0)
 
 
 @contextmanager
 def running_server(database: str = "sqlite", workers: int = 1,
                    extra_args: list[str] | None = None,
-                   postgres_url: str = POSTGRES_URL) -> Iterator[BenchServer]:
+                   postgres_url: str = POSTGRES_URL,
+                   wrapper: list[str] | None = None) -> Iterator[BenchServer]:
     """A new server on a new database: SQLite in a temporary folder, or a new schema in
     the PostgreSQL at ``postgres_url``. Stopped, and its data removed, on the way out."""
     if database not in ("sqlite", "postgresql"):
@@ -96,7 +104,7 @@ def running_server(database: str = "sqlite", workers: int = 1,
     with tempfile.TemporaryDirectory(prefix="cogsync-bench-") as folder, ExitStack() as stack:
         url = stack.enter_context(fresh_schema(postgres_url)) if database == "postgresql" else None
         server = BenchServer(Path(folder), list(extra_args or []), workers=workers,
-                             database=url).start()
+                             database=url, wrapper=list(wrapper or [])).start()
         try:
             yield server
         finally:

@@ -55,6 +55,9 @@ class Signer(RawSigner):
     def list_records(self, identity: str, dataset: str, query: str = "lastSyncCount=0") -> bytes:
         return self.request("GET", f"{self.dataset_path(identity, dataset)}/records?{query}")
 
+    def describe_dataset(self, identity: str, dataset: str) -> bytes:
+        return self.request("GET", self.dataset_path(identity, dataset))
+
     def update_records(self, identity: str, dataset: str, token: str,
                        patches: list[dict[str, Any]]) -> bytes:
         body = json.dumps({"SyncSessionToken": token, "DeviceId": "bench-device",

@@ -13,7 +13,7 @@ GROWTH_LATENCY_TARGET = 1.5  # latency at the largest step over that at the firs
 GROWTH_MEMORY_TARGET = 1.25  # our reading of "memory independent of stored data size"
 
 
-def _verdict(what: str, value: float | None, unit: str, target: float | None = None,
+def verdict(what: str, value: float | None, unit: str, target: float | None = None,
              at_most: bool = False) -> dict[str, Any]:
     """``unit``: "ms", "x" (a ratio) or "%" (a ratio shown as a share)."""
     met = None
@@ -45,32 +45,32 @@ def comparisons(results: dict[str, Any]) -> list[dict[str, Any]]:
     for database, server in one.items():
         for s in server["summary"]:
             if s["scenario"] in TARGETS:
-                out.append(_verdict(f"{s['scenario']} / bare endpoint, {database}",
+                out.append(verdict(f"{s['scenario']} / bare endpoint, {database}",
                                     s["ratio_to_bare"], "%", TARGETS[s["scenario"]]))
         if moto:
-            out.append(_verdict(f"UpdateRecords / moto TransactWriteItems, {database}",
+            out.append(verdict(f"UpdateRecords / moto TransactWriteItems, {database}",
                                 _ratio(_rps(server, UPDATE), moto_update), "x", MOTO_TARGET))
-            out.append(_verdict(f"ListRecords / moto Query, {database}",
+            out.append(verdict(f"ListRecords / moto Query, {database}",
                                 _ratio(_rps(server, LIST), moto_query), "x"))
         for h in server["half_peak"]:
-            out.append(_verdict(f"{h['scenario']} p99 at half of peak, {database}",
+            out.append(verdict(f"{h['scenario']} p99 at half of peak, {database}",
                                 h["p99_ms"], "ms",
                                 P99_TARGET_MS if database == "sqlite" else None, at_most=True))
         if database in two:
             for name in (BARE, UPDATE, LIST):
-                out.append(_verdict(f"{name}: 2 workers / 1 worker, {database}",
+                out.append(verdict(f"{name}: 2 workers / 1 worker, {database}",
                                     _ratio(_rps(two[database], name), _rps(server, name)), "x"))
     growth = results["growth"]
     if growth and len(growth["steps"]) > 1:
         first, last = growth["steps"][0], growth["steps"][-1]
         span = f"{last['records']:,} / {first['records']:,} records, {growth['database']}"
         for key, name in (("update", "UpdateRecords"), ("list", "ListRecords")):
-            out.append(_verdict(f"{name} p50 latency at {span}",
+            out.append(verdict(f"{name} p50 latency at {span}",
                                 _ratio(last[key]["p50_ms"], first[key]["p50_ms"]), "x",
                                 GROWTH_LATENCY_TARGET, at_most=True))
-            out.append(_verdict(f"{name} p99 latency at {span}",
+            out.append(verdict(f"{name} p99 latency at {span}",
                                 _ratio(last[key]["p99_ms"], first[key]["p99_ms"]), "x"))
-        out.append(_verdict(f"server memory (RSS) at {span}",
+        out.append(verdict(f"server memory (RSS) at {span}",
                             _ratio(last["rss_mib"], first["rss_mib"]), "x",
                             GROWTH_MEMORY_TARGET, at_most=True))
     return out
