@@ -77,15 +77,13 @@ def stop_group(process: subprocess.Popen[str], grace: float = 15.0) -> None:
     """SIGTERM to a server started in a session of its own (a clean shutdown), SIGKILL to
     its process group if it is not done within ``grace`` seconds, then to whatever of the
     group is left (a worker its supervisor left behind)."""
-    if process.poll() is None:
+    if process.poll() is None and grace > 0:
         process.send_signal(signal.SIGTERM)
-        try:
+        with suppress(subprocess.TimeoutExpired):
             process.wait(grace)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def launch(cmd: list[str], env: dict[str, str], watch: Callable[[str], bool],

@@ -1,5 +1,6 @@
 """The benchmark's own machinery, where a mistake would make the figures wrong: the open
-loop's timing, process-tree sums, growth steps, the verdicts, PostgreSQL clean-up."""
+loop's timing, process-tree sums, growth steps, the verdicts, PostgreSQL clean-up, round
+trips from system calls, cost ratios to the anchor."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typing import Any
 
 import pytest
 
+from benchmarks.cost_report import summarize, verdicts
 from benchmarks.growth import growth_steps
 from benchmarks.load import run_open_phase, run_phase
 from benchmarks.procs import rss_bytes, tree_cpu_seconds, tree_pids, tree_rss_bytes
+from benchmarks.roundtrips import parse
 from benchmarks.verdicts import comparisons
 from tests.server import backend
 
@@ -145,3 +148,71 @@ def test_postgres_schema_dropped_even_when_the_benchmark_fails() -> None:
     with psycopg.connect(POSTGRES_URL) as conn:
         assert conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
                             (schema,)).fetchone() is None
+
+
+def test_round_trips_from_strace_lines() -> None:
+    """Per connection to PostgreSQL: a run of sends answered by a receive is one round trip
+    (pipelined statements count once); reads that find nothing yet, receives nobody asked
+    for (notifications), other descriptors and other processes do not count."""
+    lines = [
+        "100 sendto(7, \"\"..., 40, MSG_NOSIGNAL, NULL, 0) = 40",
+        "100 sendto(7, \"\"..., 60, MSG_NOSIGNAL, NULL, 0) = 60",  # pipelined
+        "100 recvfrom(7, 0x7f, 16384, 0, NULL, NULL) = -1 EAGAIN (Resource temporarily "
+        "unavailable)",
+        "100 recvfrom(7,  <unfinished ...>",
+        "101 write(9, \"\"..., 200) = 200",  # the HTTP answer: not a database socket
+        "100 <... recvfrom resumed>\"\"..., 16384, 0, NULL, NULL) = 120",  # trip 1
+        "100 recvfrom(7, \"\"..., 16384, 0, NULL, NULL) = 20",  # more of the same answer
+        "102 recvfrom(8, \"\"..., 16384, 0, NULL, NULL) = 90",  # a NOTIFY on LISTEN
+        "101 sendto(7, \"\"..., 30, MSG_NOSIGNAL, NULL, 0) = 30",  # another thread
+        "101 recvfrom(7, \"\"..., 16384, 0, NULL, NULL) = 15",  # trip 2
+        "300 sendto(7, \"\"..., 30, MSG_NOSIGNAL, NULL, 0) = 30",  # another process's fd 7
+        "300 recvfrom(7, \"\"..., 16384, 0, NULL, NULL) = 15",
+    ]
+    owners = {100: 100, 101: 100, 102: 100, 300: 300}
+    traffic = parse(lines, {100: {7, 8}}, owners)
+    assert (traffic.round_trips, traffic.sends, traffic.receives) == (2, 3, 5)
+
+
+def _cost_results(anchor: list[float], update: list[float],
+                  backends: list[float] | None = None) -> dict[str, Any]:
+    phases = []
+    for n, (a, u) in enumerate(zip(anchor, update, strict=True), 1):
+        phases.append({"round": n, "operation": "anchor", "server_cpu_us": a,
+                       "throughput_rps": 1e6 / a})
+        row = {"round": n, "operation": "update", "server_cpu_us": u, "throughput_rps": 1e6 / u}
+        if backends is not None:
+            row.update(db_backend_cpu_us=backends[n - 1], db_cluster_cpu_us=None,
+                       db_statements_per_request=None)
+        phases.append(row)
+    database = "sqlite" if backends is None else "postgresql"
+    return {"name": database, "database": database, "replicas": 1, "workers": 1,
+            "phases": phases, "round_trips": None}
+
+
+def test_cost_ratios_are_per_round_and_verdicts_follow_the_targets() -> None:
+    """Each round's cost is set beside the anchor measured right before it, and the
+    median of those ratios is judged; PostgreSQL's CPU is server plus backends, over
+    SQLite's server."""
+    sqlite = _cost_results([50.0, 100.0, 60.0], [200.0, 500.0, 240.0])
+    postgres = _cost_results([50.0, 50.0, 50.0], [300.0, 320.0, 310.0], [10.0, 20.0, 30.0])
+    anchor_count = {"anchor": {"instructions_per_request": 200_000}}
+    results: dict[str, Any] = {
+        "servers": [sqlite, postgres],
+        "instructions": {"anchor": anchor_count,
+                         "sqlite": {"update": {"instructions_per_request": 790_000}}},
+    }
+    results["summary"] = summarize(results)
+    row = next(r for r in results["summary"] if r["server"] == "sqlite"
+               and r["operation"] == "update")
+    assert row["anchor_over_this_cpu"] == {"median": 0.25, "min": 0.2, "max": 0.25}
+    assert row["server_cpu_us"] == {"median": 240.0, "min": 200.0, "max": 500.0}
+    assert row["anchor_over_this_instructions"] == pytest.approx(200 / 790, abs=1e-4)
+    got = {v["what"]: (v["value"], v["met"]) for v in verdicts(results)}
+    assert got["UpdateRecords (10 patches): anchor / this, instructions, sqlite"] == (
+        pytest.approx(0.253, abs=1e-3), True)
+    assert got["UpdateRecords (10 patches): anchor / this, server CPU, sqlite"] == (0.25, True)
+    # median of 300 + 10, 320 + 20, 310 + 30 over SQLite's median: 340 / 240 > 1.3
+    assert got["UpdateRecords (10 patches): PostgreSQL (server + backends) / SQLite, CPU per "
+               "request"] == (pytest.approx(340 / 240, abs=1e-3), False)
+    assert got["UpdateRecords (10 patches): PostgreSQL backend CPU per request"] == (0.02, True)

@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.server import independent_of_backend
+
+pytestmark = independent_of_backend  # benchmarks.run measures a SQLite server
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ("bare endpoint", "UpdateRecords (10 patches)", "ListRecords (100 records)")
 
