@@ -65,11 +65,14 @@ class Callgrind:
         self.faketime = faketime
 
     def wrapper(self) -> list[str]:
-        """The command prefix that starts a server under callgrind, not counting yet."""
-        slower = (["env", f"LD_PRELOAD={self.faketime}", f"FAKETIME={SLOWER_CLOCK}"]
+        """The command prefix that starts a server under callgrind, not counting yet. A
+        fixed hash seed makes a Python server's counts repeat from run to run (string
+        hashes decide how its dictionaries and sets are laid out)."""
+        slower = ([f"LD_PRELOAD={self.faketime}", f"FAKETIME={SLOWER_CLOCK}"]
                   if self.faketime else [])
-        return [*slower, "valgrind", "--tool=callgrind", "--instr-atstart=no",
-                "--trace-children=yes", f"--callgrind-out-file={self.folder}/callgrind.%p"]
+        return ["env", "PYTHONHASHSEED=0", *slower, "valgrind", "--tool=callgrind",
+                "--instr-atstart=no", "--trace-children=yes",
+                f"--callgrind-out-file={self.folder}/callgrind.%p"]
 
     def _pids(self, root: int) -> list[int]:
         pids = [pid for pid in tree_pids(root) if _under_callgrind(pid)]

@@ -47,7 +47,7 @@ from typing import Any
 from benchmarks import callgrind, roundtrips
 from benchmarks.anchor import AnchorServer
 from benchmarks.callgrind import Callgrind
-from benchmarks.cost_report import print_report, summarize, verdicts
+from benchmarks.cost_report import add_instruction_ratios, print_report, summarize, verdicts
 from benchmarks.load import KeepAliveClient, PhaseResult, run_phase, run_spread_phase
 from benchmarks.machine import machine
 from benchmarks.operations import (
@@ -412,6 +412,8 @@ def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
         "times slower, with libfaketime, so that their timers do not fire while requests "
         "are counted) or 'real' (their timers' work is estimated from an idle window and "
         "taken out: noisier)")
+    add("cpu", action=argparse.BooleanOptionalAction, default=True,
+        help="measure CPU per request and throughput (default on; --no-cpu: counts only)")
     add("round-trips", action=argparse.BooleanOptionalAction, default=True,
         help="count round trips to PostgreSQL per request with strace (default on)")
     add("idle-seconds", type=float, default=3.0,
@@ -478,7 +480,7 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
     if counted and args.clock == "slow" and args.faketime is None:
         skipped["slow clock"] = ("libfaketime (Debian's faketime package) is not installed: "
                                  "counted with the real clock, the idle rate taken out")
-    with_trips = args.round_trips and "postgresql" in databases
+    with_trips = args.round_trips and args.cpu and "postgresql" in databases
     if with_trips and not roundtrips.available():
         skipped["round_trips"] = "strace is not installed"
         with_trips = False
@@ -493,10 +495,12 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
                                           else shared_cluster(args.postgres))
         instructions = measure_instructions(
             argparse.Namespace(**{**vars(args), "instructions": counted}), cluster, folder)
-        anchor = AnchorServer().start()
-        stack.callback(anchor.stop)
-        anchor_phase(args, anchor, 0, min(args.seconds, 1.0))  # warm-up
-        for database in databases:
+        add_instruction_ratios(instructions)
+        if args.cpu:
+            anchor = AnchorServer().start()
+            stack.callback(anchor.stop)
+            anchor_phase(args, anchor, 0, min(args.seconds, 1.0))  # warm-up
+        for database in databases if args.cpu else ():
             servers.append(measure_cpu(args, anchor, database, 1, 1, cluster,
                                        with_trips and database == "postgresql", folder))
             if database == "postgresql" and args.replicas > 1:

@@ -28,12 +28,19 @@ def spread(values: list[float]) -> dict[str, float] | None:
             "max": round(max(values), 3)}
 
 
-def _instructions(results: dict[str, Any], server: dict[str, Any],
-                  operation: str) -> dict[str, Any]:
-    if server["replicas"] != 1 or server["workers"] != 1:
-        return {}
-    counts = results["instructions"].get(ANCHOR if operation == ANCHOR else server["database"])
-    return dict((counts or {}).get(operation) or {})
+def add_instruction_ratios(instructions: dict[str, Any]) -> None:
+    """Sets each count's ``anchor_over_this``: the anchor's count over it."""
+    anchor = (instructions.get(ANCHOR) or {}).get(ANCHOR)
+    for counts in instructions.values():
+        for count in counts.values():
+            if isinstance(count, dict) and anchor:
+                count["anchor_over_this"] = round(
+                    anchor["instructions_per_request"] / count["instructions_per_request"], 4)
+
+
+def _counted(results: dict[str, Any], database: str, operation: str) -> float | None:
+    count = (results["instructions"].get(database) or {}).get(operation)
+    return count.get("anchor_over_this") if isinstance(count, dict) else None
 
 
 def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,13 +50,10 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
     for server in results["servers"]:
         phases = server["phases"]
         anchors = {p["round"]: p["server_cpu_us"] for p in phases if p["operation"] == ANCHOR}
-        anchor_instructions = (results["instructions"].get(ANCHOR) or {}).get(ANCHOR)
         operations = list(dict.fromkeys(p["operation"] for p in phases))
         for operation in operations:
             mine = [p for p in phases if p["operation"] == operation]
             has_db = "db_backend_cpu_us" in mine[0]
-            counted = _instructions(results, server, operation)
-            instructions = counted.get("instructions_per_request")
             trips = (server["round_trips"] or {}).get(operation)
             rows.append({
                 "server": server["name"],
@@ -74,12 +78,6 @@ def summarize(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "statements_per_request": spread([p["db_statements_per_request"] for p in mine
                                                   if p["db_statements_per_request"] is not None])
                 if has_db else None,
-                "instructions": instructions,
-                "instructions_uncorrected": counted.get("uncorrected"),
-                "clock_driven_share": counted.get("idle_share"),
-                "anchor_over_this_instructions":
-                    round(anchor_instructions["instructions_per_request"] / instructions, 4)
-                    if instructions and anchor_instructions else None,
                 "round_trips": trips,
             })
     return rows
@@ -103,13 +101,12 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     summary = results["summary"]
     out = []
     for operation, target in ANCHOR_TARGETS.items():
-        row = _row(summary, operation, "sqlite")
-        if row is None:
-            continue
-        out.append(verdict(f"{NAMES[operation]}: anchor / this, instructions, sqlite",
-                           row["anchor_over_this_instructions"], "%", target))
-        out.append(verdict(f"{NAMES[operation]}: anchor / this, server CPU, sqlite",
-                           _median(row["anchor_over_this_cpu"]), "%", target))
+        if "sqlite" in results["instructions"]:
+            out.append(verdict(f"{NAMES[operation]}: anchor / this, instructions, sqlite",
+                               _counted(results, "sqlite", operation), "%", target))
+        if row := _row(summary, operation, "sqlite"):
+            out.append(verdict(f"{NAMES[operation]}: anchor / this, server CPU, sqlite",
+                               _median(row["anchor_over_this_cpu"]), "%", target))
     for operation in HOT:
         pg, sq = _row(summary, operation, "postgresql"), _row(summary, operation, "sqlite")
         if pg and sq:
@@ -162,12 +159,11 @@ _PCT = "{:.1%}"
 
 
 def instructions_table(results: dict[str, Any]) -> str:
-    rows = [[r["server"], NAMES[r["operation"]], _n(r["instructions"]),
-             "" if r["anchor_over_this_instructions"] is None
-             else _PCT.format(r["anchor_over_this_instructions"]),
-             _n(r["instructions_uncorrected"]),
-             "" if r["clock_driven_share"] is None else _PCT.format(r["clock_driven_share"])]
-            for r in results["summary"] if r["instructions"] is not None]
+    rows = [[server, NAMES[operation], _n(c["instructions_per_request"]),
+             "" if c.get("anchor_over_this") is None else _PCT.format(c["anchor_over_this"]),
+             _n(c["uncorrected"]), _PCT.format(c["idle_share"] or 0.0)]
+            for server, counts in results["instructions"].items()
+            for operation, c in counts.items() if isinstance(c, dict)]
     return markdown_table(["server", "operation", "instructions per request", "anchor / this",
                            "uncorrected", "idle server's share, taken out"],
                           rows, numeric_from=2)
@@ -236,7 +232,7 @@ def tables(results: dict[str, Any]) -> str:
     """Every table of a cost run that has something to show, as Markdown."""
     sections = [
         ("Instructions per request (callgrind, whole server, one connection)",
-         instructions_table, any(r["instructions"] is not None for r in results["summary"])),
+         instructions_table, bool(results["instructions"])),
         ("CPU per request and throughput (closed loop; median (min–max) over rounds)",
          cpu_table, bool(results["summary"])),
         ("Round trips to PostgreSQL per request (strace)", round_trip_table,
