@@ -7,46 +7,25 @@ instrumentation on, zeroes the counters and dumps them, in every process of the 
 tree that runs under callgrind; a dump's ``summary:`` line is the instructions executed
 since the last zero or dump by every thread of that process.
 
-The server's clock, slowed down: under callgrind a request takes 50 to 100 times longer
-than natively, but a server's timers (outbox polls twice a second, checkpoints, flushes)
-keep firing by the wall clock, so each request would carry 50 to 100 times its native
-share of them, and a different share each run (on a busy machine, a third of the count).
-With libfaketime (Debian's ``faketime`` package) preloaded, the server's clocks run 1,000
-times slower (``FAKETIME="+0 x0.001"``): its timers practically stop while requests are
-counted, and each count holds the work the requests cause while they are served. What the
-clock drives is measured natively instead (the idle server's CPU per second). The server's
-clock then stays within seconds of its start while the client signs requests with the real
-time: SigV4 accepts 15 minutes of skew, so a server can be counted for 15 minutes.
+With a slowed clock (``benchmarks.slow_clock``), the counts hold what the requests cause
+while they are served, not the work of the server's timers.
 """
 
 from __future__ import annotations
 
-import glob
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from benchmarks.procs import tree_pids
+from benchmarks.slow_clock import slow_clock
 
 _SUMMARY = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 
 
-SLOWER_CLOCK = "+0 x0.001"
-_FAKETIME = ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
-             "/usr/local/lib/faketime/libfaketimeMT.so.1")
-
-
 def available() -> bool:
     return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
-
-
-def faketime_library() -> str | None:
-    """libfaketime for multi-threaded programs, if installed."""
-    for pattern in _FAKETIME:
-        if found := sorted(glob.glob(pattern)):
-            return found[0]
-    return None
 
 
 def _under_callgrind(pid: int) -> bool:
@@ -68,10 +47,8 @@ class Callgrind:
         """The command prefix that starts a server under callgrind, not counting yet. A
         fixed hash seed makes a Python server's counts repeat from run to run (string
         hashes decide how its dictionaries and sets are laid out)."""
-        slower = ([f"LD_PRELOAD={self.faketime}", f"FAKETIME={SLOWER_CLOCK}"]
-                  if self.faketime else [])
-        return ["env", "PYTHONHASHSEED=0", *slower, "valgrind", "--tool=callgrind",
-                "--instr-atstart=no", "--trace-children=yes",
+        return [*slow_clock(self.faketime, "PYTHONHASHSEED=0"), "valgrind",
+                "--tool=callgrind", "--instr-atstart=no", "--trace-children=yes",
                 f"--callgrind-out-file={self.folder}/callgrind.%p"]
 
     def _pids(self, root: int) -> list[int]:

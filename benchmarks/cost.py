@@ -44,7 +44,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from benchmarks import callgrind, roundtrips
+from benchmarks import callgrind, roundtrips, slow_clock
 from benchmarks.anchor import AnchorServer
 from benchmarks.callgrind import Callgrind
 from benchmarks.cost_report import add_instruction_ratios, print_report, summarize, verdicts
@@ -86,9 +86,9 @@ def count_operation(counter: Callgrind, root: int, client: KeepAliveClient,
     (count of 2n - count of n - idle rate x the extra time the n more took) / n. The
     uncorrected figure and the rate are kept beside it."""
     clock = time.perf_counter
+    client.send_all(requests[:warm])  # not instrumented: several times faster
     counter.instrument(root, True)
     try:
-        client.send_all(requests[:warm])
         time.sleep(SETTLE_SECONDS)  # work the warm-up left behind (a checkpoint, say)
         counter.zero(root)
         began = clock()
@@ -250,12 +250,12 @@ def cpu_phase(servers: Sequence[CogsyncOperations], operation: str, seconds: flo
 
 
 @contextmanager
-def cogsync_servers(database: str, replicas: int, workers: int,
-                    cluster: Cluster | None) -> Iterator[list[BenchServer]]:
+def cogsync_servers(database: str, replicas: int, workers: int, cluster: Cluster | None,
+                    wrapper: list[str] | None = None) -> Iterator[list[BenchServer]]:
     """New servers on a new database: SQLite (one server) or a new schema that
     ``replicas`` servers share, started one after the other."""
     if database == "sqlite":
-        with running_server("sqlite", workers) as server:
+        with running_server("sqlite", workers, wrapper=wrapper) as server:
             yield [server]
         return
     assert cluster is not None
@@ -268,7 +268,7 @@ def cogsync_servers(database: str, replicas: int, workers: int,
             first = servers[0] if servers else None
             # Later replicas find the database made: the first key is shown again while
             # unused, and in any case it is the first replica's.
-            server = BenchServer(folder, workers=workers, database=url,
+            server = BenchServer(folder, workers=workers, database=url, wrapper=list(wrapper or []),
                                  access_key_id=first.access_key_id if first else "",
                                  secret_access_key=first.secret_access_key if first else "",
                                  pool_id=first.pool_id if first else "")
@@ -278,8 +278,29 @@ def cogsync_servers(database: str, replicas: int, workers: int,
         yield servers
 
 
-def measure_round_trips(ops: CogsyncOperations, probe: PostgresProbe, n: int, warm: int,
-                        idle_seconds: float, folder: Path) -> dict[str, Any]:
+def measure_round_trips(args: argparse.Namespace, cluster: Cluster,
+                        folder: Path) -> dict[str, Any]:
+    """Round trips to PostgreSQL per request of each operation, on a server of their own
+    whose clock runs slower (``benchmarks.slow_clock``) so that its timers' statements
+    stay out of the counts; without libfaketime, on the real clock, the idle rate taken
+    out."""
+    clock = "slowed" if args.faketime else "real, idle rate taken out"
+    _say(f"\nround trips to PostgreSQL per request (strace, N={args.trip_requests}, server's "
+         f"clock {clock})")
+    wrapper = slow_clock.slow_clock(args.faketime)
+    with cogsync_servers("postgresql", 1, 1, cluster, wrapper) as servers, \
+            PostgresProbe(cluster, [servers[0].pid]) as probe:
+        ops = CogsyncOperations(servers[0])
+        ops.setup()
+        trips = count_round_trips(ops, probe, args.trip_requests, args.warm_requests,
+                                  args.idle_seconds, folder)
+        trips["write_check"] = ops.verify() or "ok"
+    trips["clock"] = clock
+    return trips
+
+
+def count_round_trips(ops: CogsyncOperations, probe: PostgresProbe, n: int, warm: int,
+                      idle_seconds: float, folder: Path) -> dict[str, Any]:
     """Per operation, under strace, one keep-alive connection: (a phase of 2n requests
     minus one of n, minus what the idle server does by the clock in the time the n more
     took: the outbox lease, session counts) over n."""
@@ -348,11 +369,11 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
                 rows.append(cpu_phase(fleet, operation, args.seconds, args.concurrency, probe,
                                       round_no))
             _print_round(rows[-1 - len(COGSYNC_OPERATIONS):])
-        if with_round_trips and probe is not None:
-            _say(f"\nround trips to PostgreSQL per request (strace, N={args.trip_requests})")
-            trips = measure_round_trips(fleet[0], probe, args.trip_requests,
-                                        args.warm_requests, args.idle_seconds, folder)
         problems = [problem for ops in fleet if (problem := ops.verify())]
+    if with_round_trips and cluster is not None:
+        trips = measure_round_trips(args, cluster, folder)
+        if trips["write_check"] != "ok":
+            problems.append(f"round trips: {trips['write_check']}")
     _say(f"  write check: {'; '.join(problems) or 'every acknowledged UpdateRecords applied once'}")
     return {"name": name, "database": database, "replicas": replicas, "workers": workers,
             "idle": idle, "phases": rows, "round_trips": trips,
@@ -389,9 +410,10 @@ def add_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     add("trip-requests", type=int, default=200,
         help="N of the round-trip phases (strace, natively fast): 2N minus N requests "
         "(default 200)")
-    add("warm-requests", type=int, default=20,
-        help="requests before each counting phase, not counted; at least 16, every "
-        "distinct request of an operation (default 20)")
+    add("warm-requests", type=int, default=150,
+        help="requests before each counting phase, not counted: every distinct request "
+        "of an operation, and enough for each database connection to prepare its "
+        "statements (psycopg does at the fifth use); at least 16 (default 150)")
     add("rounds", type=int, default=3,
         help="rounds of CPU phases, each with the anchor measured first (default 3)")
     add("instructions", type=_list, default=None,
@@ -476,7 +498,7 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
     if counted and not callgrind.available():
         skipped["instructions"] = "valgrind (with callgrind_control) is not installed"
         counted = []
-    args.faketime = callgrind.faketime_library() if args.clock == "slow" else None
+    args.faketime = slow_clock.faketime_library() if args.clock == "slow" else None
     if counted and args.clock == "slow" and args.faketime is None:
         skipped["slow clock"] = ("libfaketime (Debian's faketime package) is not installed: "
                                  "counted with the real clock, the idle rate taken out")
@@ -517,7 +539,7 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
             else args.postgres),
         "skipped": skipped,
         "callgrind_clock": None if not counted else (
-            f"slowed ({callgrind.SLOWER_CLOCK}, libfaketime)" if args.faketime
+            f"slowed ({slow_clock.SLOWER_CLOCK}, libfaketime)" if args.faketime
             else "real, idle rate taken out"),
         "instructions": instructions,
         "servers": servers,

@@ -56,11 +56,14 @@ class CogsyncOperations:
         self.lists = ListWorkload(signer)
 
     def setup(self) -> None:
+        """Makes the data (or takes the first replica's) and checks that this server
+        lists every 100-record dataset in full."""
         self.updates.setup(self.server)
         if self.lists_from is None:
             self.lists.setup(self.server)
         else:
             self.lists.identities = list(self.lists_from.lists.identities)
+        self.lists.check(self.server, self.lists.build())
 
     def requests(self, operation: str, count: int) -> list[bytes]:
         """``count`` requests of ``operation``: new writes for UpdateRecords (signed now,
