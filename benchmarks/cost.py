@@ -27,7 +27,8 @@ Per server and operation, in one run:
 On PostgreSQL also: the CPU per request of the backends serving the server (and of the
 whole cluster when it is a private one, the default), statements per request
 (pg_stat_statements, private cluster) and round trips per request (strace), see
-``benchmarks.pg_probe`` and ``benchmarks.roundtrips``.
+``benchmarks.pg_probe`` and ``benchmarks.roundtrips``. The counted figures (instructions,
+round trips) are taken in ``benchmarks.cost_counts``; docs/performance.md explains it all.
 
 Exit status 1: a request or a check failed; 3 (with ``--strict``): a target missed.
 """
@@ -39,16 +40,16 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from benchmarks import callgrind, roundtrips, slow_clock
 from benchmarks.anchor import AnchorServer
-from benchmarks.callgrind import Callgrind
+from benchmarks.cost_counts import measure_instructions, measure_round_trips, say
 from benchmarks.cost_report import add_instruction_ratios, print_report, summarize, verdicts
-from benchmarks.load import KeepAliveClient, PhaseResult, run_phase, run_spread_phase
+from benchmarks.load import PhaseResult, run_phase, run_spread_phase
 from benchmarks.machine import machine
 from benchmarks.operations import (
     ANCHOR,
@@ -59,114 +60,10 @@ from benchmarks.operations import (
 )
 from benchmarks.pg_cluster import Cluster, private_cluster, shared_cluster
 from benchmarks.pg_probe import DatabaseCost, PostgresProbe
-from benchmarks.postgres import POSTGRES_URL, fresh_schema
 from benchmarks.procs import tree_cpu_seconds
-from benchmarks.server import BenchServer, running_server
+from benchmarks.server import BenchServer, running_replicas, running_server
 
 DATABASES = ("sqlite", "postgresql")
-SETTLE_SECONDS = 0.5  # callgrind: after a warm-up, before the idle window
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
-
-
-# --- (a) instructions per request -------------------------------------------------------
-
-
-def count_operation(counter: Callgrind, root: int, client: KeepAliveClient,
-                    requests: list[bytes], n: int, warm: int,
-                    idle_seconds: float) -> dict[str, Any]:
-    """``requests``: warm + 3n of them. Instructions of the server's tree per request.
-
-    Under valgrind a request lasts tens of times longer than natively, so the work a
-    server does by the clock (polls, flushes, checkpoints) weighs that much more per
-    request. So: the idle server is counted first for ``idle_seconds`` (its rate per
-    second), then n requests, then 2n; each window is timed, and the figure is
-    (count of 2n - count of n - idle rate x the extra time the n more took) / n. The
-    uncorrected figure and the rate are kept beside it."""
-    clock = time.perf_counter
-    client.send_all(requests[:warm])  # not instrumented: several times faster
-    counter.instrument(root, True)
-    try:
-        time.sleep(SETTLE_SECONDS)  # work the warm-up left behind (a checkpoint, say)
-        counter.zero(root)
-        began = clock()
-        time.sleep(idle_seconds)
-        idle = counter.dump(root)
-        idle_ended = clock()
-        client.send_all(requests[warm:warm + n])
-        first = counter.dump(root)
-        first_ended = clock()
-        client.send_all(requests[warm + n:warm + 3 * n])
-        second = counter.dump(root)
-        second_ended = clock()
-    finally:
-        counter.instrument(root, False)
-    idle_rate = idle / (idle_ended - began)
-    extra_seconds = (second_ended - first_ended) - (first_ended - idle_ended)
-    background = idle_rate * extra_seconds
-    return {
-        "instructions_per_request": round((second - first - background) / n),
-        "uncorrected": round((second - first) / n),
-        "n": n,
-        "count_n": first,
-        "count_2n": second,
-        "seconds_n": round(first_ended - idle_ended, 2),
-        "seconds_2n": round(second_ended - first_ended, 2),
-        "idle_instructions_per_second": round(idle_rate),
-        "idle_share": round(background / (second - first), 4) if second > first else None,
-    }
-
-
-def count_anchor(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    counter = Callgrind(folder, args.faketime)
-    anchor = AnchorServer(wrapper=counter.wrapper()).start()
-    try:
-        client = KeepAliveClient(anchor.host, anchor.port)
-        n, warm = args.requests, args.warm_requests
-        result = count_operation(counter, anchor.pid, client, [anchor.request()] * (warm + 3 * n),
-                                 n, warm, args.idle_seconds)
-        client.close()
-    finally:
-        anchor.stop()
-    _say(f"  {NAMES[ANCHOR]:40} {result['instructions_per_request']:>12,}")
-    return {ANCHOR: result}
-
-
-def count_cogsync(args: argparse.Namespace, database: str, cluster: Cluster | None,
-                  folder: Path) -> dict[str, Any]:
-    counter = Callgrind(folder, args.faketime)
-    url = cluster.url if cluster else POSTGRES_URL
-    counts: dict[str, Any] = {}
-    with running_server(database, 1, postgres_url=url, wrapper=counter.wrapper()) as server:
-        ops = CogsyncOperations(server)
-        ops.setup()
-        client = KeepAliveClient(server.host, server.port)
-        n, warm = args.requests, args.warm_requests
-        for operation in COGSYNC_OPERATIONS:
-            requests = ops.requests(operation, warm + 3 * n)
-            counts[operation] = count_operation(counter, server.pid, client, requests, n, warm,
-                                                args.idle_seconds)
-            ops.count(operation, len(requests))
-            _say(f"  {NAMES[operation]:40} "
-                 f"{counts[operation]['instructions_per_request']:>12,}")
-        client.close()
-        counts["write_check"] = ops.verify() or "ok"
-    return counts
-
-
-def measure_instructions(args: argparse.Namespace, cluster: Cluster | None,
-                         folder: Path) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in args.instructions:
-        _say(f"\ninstructions per request under callgrind, {name} (N={args.requests}, "
-             "one keep-alive connection)")
-        with tempfile.TemporaryDirectory(dir=folder) as dumps:
-            out[name] = (count_anchor(args, Path(dumps)) if name == "anchor"
-                         else count_cogsync(args, name, cluster, Path(dumps)))
-    return out
-
 
 # --- (b) and (c) CPU per request and throughput -----------------------------------------
 
@@ -250,94 +147,17 @@ def cpu_phase(servers: Sequence[CogsyncOperations], operation: str, seconds: flo
 
 
 @contextmanager
-def cogsync_servers(database: str, replicas: int, workers: int, cluster: Cluster | None,
-                    wrapper: list[str] | None = None) -> Iterator[list[BenchServer]]:
-    """New servers on a new database: SQLite (one server) or a new schema that
-    ``replicas`` servers share, started one after the other."""
+def cogsync_servers(database: str, replicas: int, workers: int,
+                    cluster: Cluster | None) -> Iterator[list[BenchServer]]:
+    """New servers on a new database: SQLite (one server), or ``replicas`` servers on a
+    new schema of the cluster."""
     if database == "sqlite":
-        with running_server("sqlite", workers, wrapper=wrapper) as server:
+        with running_server("sqlite", workers) as server:
             yield [server]
-        return
-    assert cluster is not None
-    with fresh_schema(cluster.url) as url, ExitStack() as stack:
-        servers: list[BenchServer] = []
-        # One data folder for all: it holds the master key that seals the secrets stored
-        # in the database, which every replica needs.
-        folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        for _ in range(replicas):
-            first = servers[0] if servers else None
-            # Later replicas find the database made: the first key is shown again while
-            # unused, and in any case it is the first replica's.
-            server = BenchServer(folder, workers=workers, database=url, wrapper=list(wrapper or []),
-                                 access_key_id=first.access_key_id if first else "",
-                                 secret_access_key=first.secret_access_key if first else "",
-                                 pool_id=first.pool_id if first else "")
-            servers.append(server)
-            stack.callback(server.stop)
-            server.start()
-        yield servers
-
-
-def measure_round_trips(args: argparse.Namespace, cluster: Cluster,
-                        folder: Path) -> dict[str, Any]:
-    """Round trips to PostgreSQL per request of each operation, on a server of their own
-    whose clock runs slower (``benchmarks.slow_clock``) so that its timers' statements
-    stay out of the counts; without libfaketime, on the real clock, the idle rate taken
-    out."""
-    clock = "slowed" if args.faketime else "real, idle rate taken out"
-    _say(f"\nround trips to PostgreSQL per request (strace, N={args.trip_requests}, server's "
-         f"clock {clock})")
-    wrapper = slow_clock.slow_clock(args.faketime)
-    with cogsync_servers("postgresql", 1, 1, cluster, wrapper) as servers, \
-            PostgresProbe(cluster, [servers[0].pid]) as probe:
-        ops = CogsyncOperations(servers[0])
-        ops.setup()
-        trips = count_round_trips(ops, probe, args.trip_requests, args.warm_requests,
-                                  args.idle_seconds, folder)
-        trips["write_check"] = ops.verify() or "ok"
-    trips["clock"] = clock
-    return trips
-
-
-def count_round_trips(ops: CogsyncOperations, probe: PostgresProbe, n: int, warm: int,
-                      idle_seconds: float, folder: Path) -> dict[str, Any]:
-    """Per operation, under strace, one keep-alive connection: (a phase of 2n requests
-    minus one of n, minus what the idle server does by the clock in the time the n more
-    took: the outbox lease, session counts) over n."""
-    client = KeepAliveClient(ops.server.host, ops.server.port)
-
-    def traced(batch: list[bytes], idle: float = 0.0) -> tuple[list[int], float]:
-        start = probe.snapshot()
-        with roundtrips.Strace(ops.server.pid, probe.port, folder / "strace.txt") as trace:
-            began = time.perf_counter()
-            client.send_all(batch)
-            time.sleep(idle)
-            seconds = time.perf_counter() - began
-        statements = probe.since(start).statements or 0
-        assert trace.traffic is not None
-        t = trace.traffic
-        return [t.round_trips, t.sends, t.receives, statements], seconds
-
-    idle, idle_seconds = traced([], idle_seconds)
-    rates = [count / idle_seconds for count in idle]
-    out: dict[str, Any] = {"idle_per_second": dict(zip(
-        ("round_trips", "sends", "receive_calls", "statements"),
-        (round(r, 2) for r in rates), strict=True))}
-    for operation in COGSYNC_OPERATIONS:
-        requests = ops.requests(operation, warm + 3 * n)
-        client.send_all(requests[:warm])
-        one, t1 = traced(requests[warm:warm + n])
-        two, t2 = traced(requests[warm + n:])
-        ops.count(operation, len(requests))
-        per = [round((b - a - rate * (t2 - t1)) / n, 2)
-               for a, b, rate in zip(one, two, rates, strict=True)]
-        out[operation] = {"n": n, "round_trips": per[0], "sends": per[1],
-                          "receive_calls": per[2],
-                          "statements": per[3] if probe.cluster.private else None}
-        _say(f"  {NAMES[operation]:40} round trips {per[0]:6.2f}, sends {per[1]:6.2f}, "
-             f"statements {out[operation]['statements']}")
-    client.close()
-    return out
+    else:
+        assert cluster is not None
+        with running_replicas(replicas, cluster.url, workers) as servers:
+            yield servers
 
 
 def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
@@ -345,7 +165,7 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
                 with_round_trips: bool, folder: Path) -> dict[str, Any]:
     name = database + (f", {replicas} replicas" if replicas > 1 else "") + (
         f", {workers} workers" if workers > 1 else "")
-    _say(f"\nCPU per request, {name}: {args.rounds} round(s) of {args.seconds:g} s phases, "
+    say(f"\nCPU per request, {name}: {args.rounds} round(s) of {args.seconds:g} s phases, "
          f"{args.concurrency} connection(s)" + (" to each replica" if replicas > 1 else ""))
     rows: list[dict[str, Any]] = []
     trips = None
@@ -358,7 +178,7 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
         for ops in fleet:
             ops.setup()
         idle = idle_phase(servers, probe, args.idle_seconds)
-        _say(f"  idle: {idle['server_cpu_ms_per_second']} ms of CPU a second"
+        say(f"  idle: {idle['server_cpu_ms_per_second']} ms of CPU a second"
              + (f", PostgreSQL backends {idle['db_backend_cpu_ms_per_second']} ms"
                 if probe else ""))
         for round_no in range(1, args.rounds + 1):
@@ -374,7 +194,7 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
         trips = measure_round_trips(args, cluster, folder)
         if trips["write_check"] != "ok":
             problems.append(f"round trips: {trips['write_check']}")
-    _say(f"  write check: {'; '.join(problems) or 'every acknowledged UpdateRecords applied once'}")
+    say(f"  write check: {'; '.join(problems) or 'every acknowledged UpdateRecords applied once'}")
     return {"name": name, "database": database, "replicas": replicas, "workers": workers,
             "idle": idle, "phases": rows, "round_trips": trips,
             "write_check": "; ".join(problems) or "ok"}
@@ -385,7 +205,7 @@ def _print_round(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         db = f"  db {row['db_backend_cpu_us']:7.0f} us" if "db_backend_cpu_us" in row else ""
         ratio = f"{anchor / row['server_cpu_us']:6.1%}" if row["server_cpu_us"] else "   n/a"
-        _say(f"  round {row['round']} {NAMES[row['operation']]:40} {row['throughput_rps']:8.0f} "
+        say(f"  round {row['round']} {NAMES[row['operation']]:40} {row['throughput_rps']:8.0f} "
              f"req/s {row['server_cpu_us']:7.0f} us  anchor/this {ratio}{db}"
              + (f"  errors {row['errors']}: {row['first_error']}" if row["errors"] else ""))
 
@@ -489,8 +309,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def measure_cost(args: argparse.Namespace, databases: Sequence[str],
-                 say_skipped: Callable[[str], None] = _say) -> dict[str, Any]:
+def measure_cost(args: argparse.Namespace, databases: Sequence[str]) -> dict[str, Any]:
     """Every part of a cost run; the results as one dictionary (see ``main``)."""
     started = time.monotonic()
     skipped: dict[str, str] = {}
@@ -507,7 +326,7 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
         skipped["round_trips"] = "strace is not installed"
         with_trips = False
     for part, reason in skipped.items():
-        say_skipped(f"{part} not measured: {reason}")
+        say(f"{part} not measured: {reason}")
     servers = []
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cogsync-cost-")))
@@ -559,7 +378,7 @@ def measure_cost(args: argparse.Namespace, databases: Sequence[str],
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     info = machine()
-    _say(f"cogsync cost per request: {info['nproc']} x {info['cpu_model']}, {info['python']}, "
+    say(f"cogsync cost per request: {info['nproc']} x {info['cpu_model']}, {info['python']}, "
          f"load average {info['loadavg_at_start'][0]:.2f}, code {info['code']}")
     results = {"command": "python -m benchmarks.cost " + " ".join(
         sys.argv[1:] if argv is None else argv), "machine": info,

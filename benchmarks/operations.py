@@ -14,7 +14,7 @@ from itertools import cycle, islice
 
 from benchmarks.server import BenchServer
 from benchmarks.signing import Signer
-from benchmarks.workloads import ListWorkload, UpdateWorkload
+from benchmarks.workloads import UPDATE_IDENTITIES, ListWorkload, UpdateWorkload
 
 ANCHOR = "anchor"
 BARE, UPDATE, LIST, DESCRIBE, DATASETS = "bare", "update", "list", "describe", "datasets"
@@ -46,13 +46,15 @@ class CogsyncOperations:
     server: BenchServer
     first_identity: int = 0
     lists_from: CogsyncOperations | None = None
+    one_at_a_time: bool = False  # counting phases: 16 identities writing, not 40
     updates: UpdateWorkload = field(init=False)
     lists: ListWorkload = field(init=False)
     update_rate: float = 0.0  # the fastest UpdateRecords rate seen, to size the next batch
 
     def __post_init__(self) -> None:
         signer = Signer(self.server)
-        self.updates = UpdateWorkload(signer, self.first_identity)
+        self.updates = UpdateWorkload(signer, self.first_identity,
+                                      DISTINCT if self.one_at_a_time else UPDATE_IDENTITIES)
         self.lists = ListWorkload(signer)
 
     def setup(self) -> None:

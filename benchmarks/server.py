@@ -109,3 +109,34 @@ def running_server(database: str = "sqlite", workers: int = 1,
             yield server
         finally:
             server.stop()
+
+
+@contextmanager
+def running_replicas(replicas: int, postgres_url: str = POSTGRES_URL, workers: int = 1,
+                     wrapper: list[str] | None = None) -> Iterator[list[BenchServer]]:
+    """``replicas`` servers on one new schema in the PostgreSQL at ``postgres_url``,
+    started one after the other; stopped, and the schema dropped, on the way out."""
+    with fresh_schema(postgres_url) as url, ExitStack() as stack:
+        servers: list[BenchServer] = []
+        # One data folder for all: it holds the master key that seals the secrets stored
+        # in the database, which every replica needs.
+        folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cogsync-bench-")))
+        try:
+            for _ in range(replicas):
+                first = servers[0] if servers else None
+                # Later replicas find the database made: the first key is shown again
+                # while unused, and in any case it is the first replica's.
+                server = BenchServer(folder, workers=workers, database=url,
+                                     wrapper=list(wrapper or []),
+                                     access_key_id=first.access_key_id if first else "",
+                                     secret_access_key=first.secret_access_key if first else "",
+                                     pool_id=first.pool_id if first else "")
+                servers.append(server)
+                server.start()
+            yield servers
+        finally:
+            for server in servers:  # all shut down together, then each waited for
+                if server.process is not None and server.process.poll() is None:
+                    server.process.terminate()
+            for server in servers:
+                server.stop()

@@ -36,17 +36,19 @@ def ok_json(results: list[tuple[int, bytes]], what: str) -> list[dict[str, Any]]
 class UpdateWorkload:
     """Fresh keys (SyncCount 0) spread round-robin over many datasets: every call is a
     valid, conflict-free write that adds 10 records and bumps its dataset's count by 1.
-    Workloads on one database (replicas) keep apart with a ``first_identity`` each."""
+    Workloads on one database (replicas) keep apart with a ``first_identity`` each; one
+    request at a time needs fewer ``identities`` than many connections."""
 
     signer: Signer
     first_identity: int = 0
+    identities: int = UPDATE_IDENTITIES
     datasets: list[tuple[str, str, str]] = field(default_factory=list)  # identity, name, token
     sent: int = 0  # requests built so far; also makes every key unique
     succeeded: int = 0
 
     def setup(self, server: BenchServer) -> None:
         pairs = [(identity_id(self.first_identity + i), f"bench-{d}")
-                 for i in range(UPDATE_IDENTITIES)
+                 for i in range(self.identities)
                  for d in range(UPDATE_DATASETS_PER_IDENTITY)]
         answers = ok_json(
             exchange(server.host, server.port,

@@ -17,6 +17,7 @@ import pytest
 from benchmarks import callgrind
 from benchmarks.all import parse as parse_all
 from benchmarks.cost_report import ANCHOR_TARGETS, BACKEND_UPDATE_TARGET_MS
+from benchmarks.slow_clock import faketime_library
 from tests.server import backend
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +56,7 @@ def test_anchor_counted_under_callgrind_within_a_broad_range(run: Any) -> None:
     # a bare Starlette GET on uvicorn: about 200,000 on the machines measured so far
     assert 50_000 < count["instructions_per_request"] < 2_000_000, count
     assert 0 < count["count_n"] < count["count_2n"]
-    if callgrind.faketime_library():
+    if faketime_library():
         assert report["callgrind_clock"].startswith("slowed")
         assert count["idle_share"] < 0.05, count  # its clock practically stopped
     assert "### Instructions per request" in markdown
