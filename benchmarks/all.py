@@ -41,6 +41,7 @@ from benchmarks.run import (
     UPDATE,
     Bench,
     add_phase_arguments,
+    check_phase_arguments,
     client_ceiling,
     phase_row,
     print_rows,
@@ -150,8 +151,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         help="exit with status 3 when a target is not met")
     args = parser.parse_args(argv)
     args.half_peak_seconds = args.half_peak_seconds or args.seconds
-    if not 0 < args.seconds <= 300 or args.warmup < 0 or args.concurrency < 1:
-        parser.error("--seconds must be in (0, 300], --warmup >= 0, --concurrency >= 1")
+    check_phase_arguments(parser, args)
     if not args.databases or not set(args.databases) <= {"sqlite", "postgresql"}:
         parser.error("--databases takes sqlite, postgresql or sqlite,postgresql")
     if not set(args.skip) <= set(PARTS):

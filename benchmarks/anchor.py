@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import launch, stop_group
+from benchmarks.procs import Served
 
 PATH = "/"
 BODY = b'{"status":"ok"}'
@@ -59,7 +59,7 @@ def main() -> None:
 
 
 @dataclass
-class AnchorServer:
+class AnchorServer(Served):
     """The anchor in a process of its own, optionally under a wrapper (valgrind)."""
 
     wrapper: list[str] = field(default_factory=list)
@@ -77,7 +77,6 @@ class AnchorServer:
         return f"GET {PATH} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
 
     def start(self, timeout: float | None = None) -> AnchorServer:
-        timeout = timeout or (600.0 if self.wrapper else 60.0)
         def watch(line: str) -> bool:
             self.output.append(line)
             if m := _ENDPOINT.search(line):
@@ -87,18 +86,9 @@ class AnchorServer:
         root = str(Path(__file__).resolve().parent.parent)  # benchmarks is no package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             [root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-        self.process = launch([*self.wrapper, sys.executable, "-m", "benchmarks.anchor"],
-                              env, watch, timeout)
-        if not self.port or self.process.poll() is not None:
-            self.stop()
-            raise RuntimeError("the anchor did not start:\n" + "".join(self.output))
+        self.launch([sys.executable, "-m", "benchmarks.anchor"], env, watch,
+                    lambda: bool(self.port), "the anchor", timeout)
         return self
-
-    def stop(self) -> None:
-        """A clean shutdown; under a wrapper (valgrind with a slowed clock, where a clean
-        shutdown waits for timers that practically never fire) killed at once."""
-        if self.process is not None:
-            stop_group(self.process, 0.0 if self.wrapper else 15.0)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ from benchmarks.operations import (
 from benchmarks.pg_cluster import Cluster, private_cluster, shared_cluster
 from benchmarks.pg_probe import DatabaseCost, PostgresProbe
 from benchmarks.procs import tree_cpu_seconds
+from benchmarks.run import add_phase_arguments, check_phase_arguments
 from benchmarks.server import BenchServer, running_replicas, running_server
 
 DATABASES = ("sqlite", "postgresql")
@@ -287,8 +288,6 @@ def from_prefixed(args: argparse.Namespace, prefix: str = "cost_") -> argparse.N
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    from benchmarks.run import add_phase_arguments
-
     parser = argparse.ArgumentParser(prog="python -m benchmarks.cost", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_phase_arguments(parser)
@@ -301,8 +300,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 3 when a target is not met")
     args = parser.parse_args(argv)
-    if not 0 < args.seconds <= 300 or args.warmup < 0 or args.concurrency < 1:
-        parser.error("--seconds must be in (0, 300], --warmup >= 0, --concurrency >= 1")
+    check_phase_arguments(parser, args)
     if not args.databases or not set(args.databases) <= set(DATABASES):
         parser.error("--databases takes sqlite, postgresql or sqlite,postgresql")
     check_arguments(parser, args, args.databases)

@@ -148,3 +148,29 @@ def tcp_connections(pid: int) -> list[tuple[int, int, int]]:
         if target.startswith("socket:[") and (ports := table.get(int(target[8:-1]))):
             found.append((int(fd.name), *ports))
     return found
+
+
+class Served:
+    """What a benchmark's server processes share (fields ``wrapper``, ``output`` and
+    ``process`` of the dataclasses that use it): start under an optional wrapper, stop."""
+
+    wrapper: list[str]
+    output: list[str]
+    process: subprocess.Popen[str] | None
+
+    def launch(self, cmd: list[str], env: dict[str, str], watch: Callable[[str], bool],
+               started: Callable[[], bool], what: str, timeout: float | None) -> None:
+        """Starts ``cmd`` (after the wrapper) and waits until ``watch`` saw its ready line
+        (a minute at most; ten under a wrapper such as valgrind, which starts Python tens
+        of times slower); ``started`` then says whether it printed all it must."""
+        timeout = timeout or (600.0 if self.wrapper else 60.0)
+        self.process = launch([*self.wrapper, *cmd], env, watch, timeout)
+        if not started() or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"{what} did not start as expected:\n" + "".join(self.output))
+
+    def stop(self) -> None:
+        """A clean shutdown; under a wrapper (valgrind, a slowed clock, where a clean
+        shutdown waits for timers that practically never fire) killed at once."""
+        if self.process is not None:
+            stop_group(self.process, 0.0 if self.wrapper else 15.0)

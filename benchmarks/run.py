@@ -226,6 +226,12 @@ def add_phase_arguments(parser: argparse.ArgumentParser) -> None:
                         help="keep-alive connections, one request in flight each (default 16)")
 
 
+def check_phase_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The checks of ``add_phase_arguments``' options."""
+    if not 0 < args.seconds <= 300 or args.warmup < 0 or args.concurrency < 1:
+        parser.error("--seconds must be in (0, 300], --warmup >= 0, --concurrency >= 1")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run", description=__doc__,
@@ -244,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 3 when a target is not met")
     args = parser.parse_args(argv)
-    if not 0 < args.seconds <= 300 or args.warmup < 0 or args.concurrency < 1:
-        parser.error("--seconds must be in (0, 300], --warmup >= 0, --concurrency >= 1")
+    check_phase_arguments(parser, args)
     if not args.scenarios or not set(args.scenarios) <= {"update", "list"}:
         parser.error("--scenarios takes update, list or update,list")
 

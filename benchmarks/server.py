@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from benchmarks.postgres import POSTGRES_URL, fresh_schema
-from benchmarks.procs import launch, stop_group
+from benchmarks.procs import Served
 
 _ENDPOINT = re.compile(r"Amazon Cognito Sync at (http://\S+)")
 _KEY = re.compile(r"AWS_ACCESS_KEY_ID=(\S+)")
@@ -23,7 +23,7 @@ _POOL = re.compile(r"IdentityPoolId=(\S+)")
 
 
 @dataclass
-class BenchServer:
+class BenchServer(Served):
     """One server process: ``workers`` uvicorn workers (default one), SQLite in
     ``data_dir`` or the PostgreSQL ``database`` URL, no rate limits; ``wrapper`` runs it
     under another program (valgrind)."""
@@ -54,10 +54,7 @@ class BenchServer:
         return self.process.pid
 
     def start(self, timeout: float | None = None) -> BenchServer:
-        """Returns once the server printed that it is ready (a minute at most; ten under
-        a wrapper such as valgrind, which starts Python tens of times slower)."""
-        timeout = timeout or (600.0 if self.wrapper else 60.0)
-        cmd = [*self.wrapper, sys.executable, "-m", "cogsync", "serve", "--port", "0",
+        cmd = [sys.executable, "-m", "cogsync", "serve", "--port", "0",
                "--data-dir", str(self.data_dir), "--log-level", "warning",
                "--workers", str(self.workers), *self.extra_args]
         if self.database:
@@ -78,18 +75,10 @@ class BenchServer:
                 self.pool_id = m.group(1)
             return line.startswith("Ready.")
 
-        self.process = launch(cmd, env, watch, timeout)
-        if not (self.endpoint and self.access_key_id and self.secret_access_key
-                and self.pool_id) or self.process.poll() is not None:
-            self.stop()
-            raise RuntimeError("cogsync did not start as expected:\n" + "".join(self.output))
+        self.launch(cmd, env, watch, lambda: bool(
+            self.endpoint and self.access_key_id and self.secret_access_key and self.pool_id),
+            "cogsync", timeout)
         return self
-
-    def stop(self) -> None:
-        """A clean shutdown; under a wrapper (valgrind with a slowed clock, where a clean
-        shutdown waits for timers that practically never fire) killed at once."""
-        if self.process is not None:
-            stop_group(self.process, 0.0 if self.wrapper else 15.0)
 
 
 @contextmanager
