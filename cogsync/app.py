@@ -37,6 +37,7 @@ from cogsync.errors import (
     UnknownOperation,
     UnrecognizedClient,
 )
+from cogsync.http_cors import CorsPolicy
 from cogsync.identity.openid import TokenSigner, load_providers
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.service import IdentityService
@@ -186,6 +187,7 @@ class CogsyncApp:
             lambda change: self.dispatcher.wake() if change.outbox_entries else None
         )
         self._open_caller: Caller | None = None
+        self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -270,6 +272,10 @@ class CogsyncApp:
             await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cors_send = await self.cors.edge(scope, send)  # CORS for every route, at the edge
+        if cors_send is None:
+            return  # a CORS preflight, answered
+        send = cors_send
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)

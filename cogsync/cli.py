@@ -21,6 +21,7 @@ from cogsync.accounts import (
 from cogsync.app import SETTINGS_VARIABLE, CogsyncApp, build_components
 from cogsync.config import Limits, Settings, env, settings_to_json
 from cogsync.errors import StartupError
+from cogsync.http_cors import parse_origins
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +57,32 @@ def _synchronous(args: argparse.Namespace, default: str) -> str:
     return value
 
 
+# --- CORS (--cors-origins / COGSYNC_CORS_ORIGINS) -----------------------------------
+
+
+def _cors_origins(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """None (unset) leaves the default to the app: any origin, or this machine's pages
+    in open mode."""
+    text = getattr(args, "cors_origins", None) or env("COGSYNC_CORS_ORIGINS")
+    if text is None:
+        return None
+    try:
+        return parse_origins(text)
+    except ValueError as exc:
+        raise StartupError(f"--cors-origins / COGSYNC_CORS_ORIGINS: {exc}") from None
+
+
+def _add_cors_flag(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--cors-origins",
+        help="origins whose web pages may call cogsync: * (default), none, or a comma list "
+        "such as https://app.example.com,http://localhost:3000 (also COGSYNC_CORS_ORIGINS)",
+    )
+
+
+# -------------------------------------------------------------------------------------
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     base = Settings()
     limits = Limits(
@@ -75,6 +102,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         secret_key=env("COGSYNC_SECRET_KEY"),
         sqlite_synchronous=_synchronous(args, base.sqlite_synchronous),
         open_mode=bool(getattr(args, "open", False)) or env("COGSYNC_OPEN") == "1",
+        cors_origins=_cors_origins(args),
         credentials_lifetime_seconds=float(
             env("COGSYNC_CREDENTIALS_LIFETIME", str(base.credentials_lifetime_seconds)) or 3600
         ),
@@ -305,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--lambda-endpoint",
         help="Lambda Invoke API endpoint for Sync Trigger (default: AWS Lambda)",
     )
+    _add_cors_flag(serve)
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")

@@ -32,6 +32,9 @@ class Settings:
     # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
     sqlite_synchronous: str = "NORMAL"
     open_mode: bool = False  # no authentication at all: for local tests only
+    # Origins whose pages may call cogsync: ("*",), ("none",) or origins; None: the
+    # default (any origin; in open mode only pages on this machine). See http_cors.
+    cors_origins: tuple[str, ...] | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     # Cognito Identity
     credentials_lifetime_seconds: float = 3600.0
@@ -82,5 +85,7 @@ def settings_from_json(text: str) -> Settings:
     raw["data_dir"] = Path(raw["data_dir"])
     raw["limits"] = Limits(**raw["limits"])
     raw["push_urls"] = tuple(raw["push_urls"])
+    if raw.get("cors_origins") is not None:
+        raw["cors_origins"] = tuple(raw["cors_origins"])
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in raw.items() if k in known})
