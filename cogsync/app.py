@@ -272,10 +272,9 @@ class CogsyncApp:
             await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cors_send = await self.cors.edge(scope, send)  # CORS for every route, at the edge
-        if cors_send is None:
-            return  # a CORS preflight, answered
-        send = cors_send
+        if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
+            return  # a CORS preflight, answered for every route alike
+        send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)

@@ -53,6 +53,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _ALLOWED_HEADER_SET = frozenset(ALLOWED_HEADERS)
 _EXPOSE = (b"access-control-expose-headers", ", ".join(EXPOSED_HEADERS).encode())
 _VARY_ORIGIN = (b"vary", b"Origin")
+_VARY_PREFLIGHT = b"Origin, Access-Control-Request-Headers"
 
 
 def parse_origins(text: str) -> tuple[str, ...]:
@@ -96,29 +97,14 @@ class CorsPolicy:
             return _LOOPBACK.fullmatch(origin) is not None
         return origin in self.origins
 
-    async def edge(self, scope: Scope, send: Send) -> Send | None:
-        """The ``send`` to answer this request with, or None when this was a preflight,
-        already answered."""
-        if scope["method"] == "OPTIONS":
-            origin, requested = _preflight(scope)
-            if origin is not None:
-                await self._answer_preflight(origin, requested, send)
-                return None
-        if self.any:
-            extra = self._any_headers
+    async def answer_preflight(self, scope: Scope, send: Send) -> bool:
+        """Answers a preflight (for an ``OPTIONS`` request); False if it is none."""
+        origin, requested = _preflight(scope)
+        if origin is None:
+            return False
+        if self.allows(origin):
+            await _respond(send, 200, self._preflight_headers(origin, requested), b"")
         else:
-            origin = _header(scope, b"origin")
-            extra = (
-                [(b"access-control-allow-origin", origin.encode("latin-1")), _EXPOSE]
-                if origin is not None and self.allows(origin)
-                else []
-            )
-            extra.append(_VARY_ORIGIN)
-        return _adding(extra, send)
-
-    async def _answer_preflight(self, origin: str, requested: str, send: Send) -> None:
-        vary = b"Origin, Access-Control-Request-Headers"
-        if not self.allows(origin):
             body = (
                 b'{"__type":"AccessDeniedException",'
                 b'"message":"This origin may not call this server (see --cors-origins)"}'
@@ -127,25 +113,38 @@ class CorsPolicy:
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-amzn-errortype", b"AccessDeniedException"),
-                (b"vary", vary),
+                (b"vary", _VARY_PREFLIGHT),
             ]
             await _respond(send, 403, headers, body)
-            return
+        return True
+
+    def sending(self, scope: Scope, send: Send) -> Send:
+        """``send`` with the CORS headers this request's answer gets added to it."""
+        if self.any:
+            return _adding(self._any_headers, send)
+        origin = _header(scope, b"origin")
+        extra = (
+            [(b"access-control-allow-origin", origin.encode("latin-1")), _EXPOSE, _VARY_ORIGIN]
+            if origin is not None and self.allows(origin)
+            else [_VARY_ORIGIN]
+        )
+        return _adding(extra, send)
+
+    def _preflight_headers(self, origin: str, requested: str) -> Headers:
         names = list(ALLOWED_HEADERS)
         for name in requested.lower().split(","):
             name = name.strip()
             if name and name not in _ALLOWED_HEADER_SET and _TOKEN.fullmatch(name):
                 names.append(name)
-        headers = [
+        return [
             (b"access-control-allow-origin", b"*" if self.any else origin.encode("latin-1")),
             (b"access-control-allow-methods", ", ".join(ALLOWED_METHODS).encode()),
             (b"access-control-allow-headers", ", ".join(names).encode()),
             (b"access-control-max-age", str(MAX_AGE_SECONDS).encode()),
             _EXPOSE,
-            (b"vary", vary),
+            (b"vary", _VARY_PREFLIGHT),
             (b"content-length", b"0"),
         ]
-        await _respond(send, 200, headers, b"")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -173,10 +172,14 @@ def _preflight(scope: Scope) -> tuple[str | None, str]:
 
 
 def _adding(extra: Headers, send: Send) -> Send:
-    async def sending(message: dict[str, Any]) -> None:
+    """``send`` that adds ``extra`` to the headers of the answer's start. A plain function
+    returning ``send``'s awaitable, changing the message in place (as ASGI middleware
+    may): this runs on every request, and a coroutine or a copy costs more."""
+
+    def sending(message: dict[str, Any]) -> Awaitable[None]:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), *extra]}
-        await send(message)
+            message["headers"] = [*message.get("headers", ()), *extra]
+        return send(message)
 
     return sending
 
