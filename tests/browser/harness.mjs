@@ -60,11 +60,15 @@ export async function device(browser, { identity, endpoint = ENDPOINT, pool = PO
   return page;
 }
 
-/** Polls `fn` in the page until it returns something truthy (5 s at most). */
+/** Polls `fn` in the page until it returns something truthy (15 s at most: a busy machine). */
 export async function eventually(page, fn, arg) {
-  const handle = await page.waitForFunction(fn, arg, { timeout: 5_000, polling: 50 })
-    .catch((err) => {
-      throw new Error(`${err.message}\n${page.problems.join('\n')}`);
+  const handle = await page.waitForFunction(fn, arg, { timeout: 15_000, polling: 50 })
+    .catch(async (err) => {
+      const state = await page.evaluate(() => window.app && JSON.stringify({
+        events: window.app.events, conflicts: window.app.conflicts, deleted: window.app.deleted,
+        log: document.getElementById('log').textContent,
+      })).catch(() => '');
+      throw new Error(`${err.message}\npage state: ${state}\n${page.problems.join('\n')}`);
     });
   return handle.jsonValue();
 }
