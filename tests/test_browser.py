@@ -2,7 +2,8 @@
 
 This side builds the site and starts the servers: the page and the v3 module are taken
 from docs/web.md as they stand there, next to the official browser builds of aws-sdk v2
-and amazon-cognito-js copied unmodified from npm, and the v3 module bundled with esbuild.
+and amazon-cognito-js copied unmodified from npm, and the v3 module bundled with esbuild
+by the doc's own command.
 Two static servers on free ports serve it (two origins); two cogsync servers answer, one
 with the default CORS settings and one that allows only the first site's origin.
 ``tests/browser`` (Node's test runner, playwright-core) drives the browser. Node, npm and
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import threading
@@ -35,6 +37,7 @@ WEB_DOC = Path(__file__).parent.parent / "docs" / "web.md"
 CHROMIUM = Path(os.environ.get("COGSYNC_TEST_CHROMIUM", "/usr/bin/chromium"))
 NODE_TIMEOUT = 180
 OFFICIAL_BUILDS = ("aws-sdk/dist/aws-sdk.min.js", "amazon-cognito-js/dist/amazon-cognito.min.js")
+_ESBUILD = re.compile(r"^npx esbuild (.+)$", re.MULTILINE)
 _FENCE = re.compile(r"^```(\w+) file=(\S+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
@@ -44,16 +47,22 @@ def doc_files(text: str) -> dict[str, str]:
 
 
 def build_site(folder: Path) -> None:
-    files = doc_files(WEB_DOC.read_text(encoding="utf-8"))
+    text = WEB_DOC.read_text(encoding="utf-8")
+    files = doc_files(text)
     assert {"index.html", "sync-v3.mjs"} <= files.keys(), f"docs/web.md has {sorted(files)}"
     (folder / "index.html").write_text(files["index.html"], encoding="utf-8")
     (folder / "blank.html").write_text("<!doctype html><title>blank</title>\n", encoding="utf-8")
     for build in OFFICIAL_BUILDS:
         shutil.copyfile(BROWSER_DIR / "node_modules" / build, folder / Path(build).name)
+    # The doc's own bundling command, with this folder's esbuild and node_modules.
+    command = _ESBUILD.search(text)
+    assert command, "docs/web.md shows no `npx esbuild ...` command"
+    (folder / "sync-v3.mjs").write_text(files["sync-v3.mjs"], encoding="utf-8")
     result = subprocess.run(
-        [tool("node"), "bundle.mjs", "sync-v3.mjs", str(folder / "sync-v3.js")],
-        input=files["sync-v3.mjs"], cwd=BROWSER_DIR, capture_output=True, text=True,
-        timeout=120,
+        [str(BROWSER_DIR / "node_modules" / ".bin" / "esbuild"), *shlex.split(command[1]),
+         "--log-level=warning"],
+        cwd=folder, env={**os.environ, "NODE_PATH": str(BROWSER_DIR / "node_modules")},
+        capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, f"esbuild failed:\n{result.stdout}\n{result.stderr}"
 
