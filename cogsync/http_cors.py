@@ -1,7 +1,8 @@
 """CORS at the HTTP edge: web pages on other origins are first-class clients.
 
-One wrapper around every HTTP exchange, so each route (Cognito Sync in both protocols,
-Cognito Identity, the live channel, JWKS, health, and any added later) answers alike:
+Applied once, where the app takes each HTTP request, so every route (Cognito Sync in
+both protocols, Cognito Identity, the live channel, JWKS, health, and any added later)
+answers alike:
 
 - a preflight (``OPTIONS`` with ``Origin`` and ``Access-Control-Request-Method``) from an
   allowed origin gets 200 with the methods, the request headers the SDKs send (and any
@@ -47,7 +48,7 @@ ALLOWED_METHODS = ("GET", "POST", "DELETE")
 EXPOSED_HEADERS = ("x-amzn-RequestId", "x-amzn-ErrorType", "x-amzn-ErrorMessage", "Date")
 MAX_AGE_SECONDS = 172800  # AWS's; browsers cap it (Chromium at two hours)
 
-_ORIGIN = re.compile(r"(?:https?)://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 _LOOPBACK = re.compile(r"https?://(?:localhost|127\.0\.0\.1|\[::1\])(?::[0-9]{1,5})?")
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _ALLOWED_HEADER_SET = frozenset(ALLOWED_HEADERS)
