@@ -40,6 +40,7 @@ from cogsync.errors import (
 from cogsync.identity.openid import TokenSigner, load_providers
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.service import IdentityService
+from cogsync.identity.web_identity import WebIdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
@@ -53,11 +54,13 @@ from cogsync.protocol.model import (
     identity_model,
     sync_model,
 )
+from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
 from cogsync.store.database import Store
 from cogsync.store.engine import make_engine, migrate
+from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
 from cogsync.sync.service import SyncService
 from cogsync.sync.tokens import TokenSealer
@@ -142,6 +145,11 @@ class CogsyncApp:
         self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
         self.identity_model = identity_model()
         self.identity_router = Router(self.identity_model, (IDENTITY_TARGET_PREFIX,))
+        self.sts = StsEndpoint(
+            WebIdentityService(components.store, components.signer, components.credentials),
+            self._authenticate,
+            self._in_thread,
+        )
         # SQLite answers in microseconds and serializes writers anyway: its work runs on
         # the event loop, where 16 threads fighting for the GIL cost five times the
         # throughput. PostgreSQL waits on the network: its work runs on threads.
@@ -281,6 +289,8 @@ class CogsyncApp:
                 pool_id, identity_id = await self._live_subject(request)
                 await self._stream_live(pool_id, identity_id, receive, send, request_id)
                 return
+            elif is_query_request(request):
+                response = await self.sts.handle(request, request_id)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
                 response = await self._dispatch_identity(request)
             else:
@@ -453,7 +463,13 @@ class CogsyncApp:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
             verify(request, claim, secret, region=self.settings.region, service=service)
-            return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+            return Caller(
+                identity.account_id,
+                identity.identity_pool_id,
+                identity.identity_id,
+                identity.role_arn,
+                identity.session_name,
+            )
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)

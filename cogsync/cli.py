@@ -61,6 +61,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     limits = Limits(
         datasets_per_identity=int(env("COGSYNC_MAX_DATASETS", str(Limits.datasets_per_identity))),
         dataset_bytes=int(env("COGSYNC_MAX_DATASET_BYTES", str(Limits.dataset_bytes))),
+        records_per_dataset=int(env("COGSYNC_MAX_RECORDS", str(Limits.records_per_dataset))),
         session_ttl_seconds=float(
             env("COGSYNC_SESSION_TTL", str(Limits.session_ttl_seconds)) or 3600
         ),

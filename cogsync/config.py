@@ -15,6 +15,8 @@ class Limits:
 
     datasets_per_identity: int = 20
     dataset_bytes: int = 1024 * 1024
+    # Live records per dataset; tombstones (removed records) do not count, like NumRecords.
+    records_per_dataset: int = 1024
     records_page: int = 1024  # ListRecords: default and largest MaxResults
     datasets_page: int = 64  # ListDatasets
     pools_page: int = 60  # ListIdentityPoolUsage
