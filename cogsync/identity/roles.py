@@ -166,6 +166,7 @@ def resolve_role(
                     f"The ambiguous role mapping rules for: {login.provider} denied this request."
                 )
             if chosen is not None:
+                _check_custom(custom_role_arn, chosen)
                 return chosen
             break
     kind = AUTHENTICATED if authenticated else UNAUTHENTICATED
@@ -174,9 +175,13 @@ def resolve_role(
         raise InvalidIdentityPoolConfiguration(
             "Invalid identity pool configuration. Check assigned IAM roles for this pool."
         )
+    _check_custom(custom_role_arn, chosen)
+    return chosen
+
+
+def _check_custom(custom_role_arn: str | None, chosen: str) -> None:
     if custom_role_arn is not None and custom_role_arn != chosen:
         raise NotAuthorized(f"CustomRoleArn '{custom_role_arn}' is not a role of this identity.")
-    return chosen
 
 
 def may_assume(roles: PoolRoles, role_arn: str, amr: list[str]) -> bool:
