@@ -47,6 +47,7 @@ def _install_if_stale(npm: str) -> None:
 
 def _node_env(server: ServerProcess, pool_id: str) -> dict[str, str]:
     assert server.credentials is not None
+    account = server.client("sts").get_caller_identity()["Account"]
     # No AWS_* settings of the caller's leak into the SDKs: the tests name every credential.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(
@@ -54,6 +55,7 @@ def _node_env(server: ServerProcess, pool_id: str) -> dict[str, str]:
         COGSYNC_ACCESS_KEY_ID=server.credentials.access_key_id,
         COGSYNC_SECRET_ACCESS_KEY=server.credentials.secret_access_key,
         COGSYNC_POOL_ID=pool_id,
+        COGSYNC_ACCOUNT_ID=account,
         COGSYNC_DEVELOPER_PROVIDER=DEVELOPER_PROVIDER,
         COGSYNC_GCM_APP_ARN=GCM_APP,
         AWS_SDK_JS_SUPPRESS_MAINTENANCE_MODE_MESSAGE="1",
@@ -64,7 +66,8 @@ def _node_env(server: ServerProcess, pool_id: str) -> dict[str, str]:
 
 def test_javascript_sdks_and_sync_manager(make_server: Callable[..., ServerProcess]) -> None:
     node, npm = _tool("node"), _tool("npm")
-    server = make_server()
+    # Limits above one page of each listing, for the Sync Manager's paging test.
+    server = make_server(env={"COGSYNC_MAX_RECORDS": "1100", "COGSYNC_MAX_DATASETS": "70"})
     pool_id = make_pool(server, unauthenticated=True, push=True)
     _install_if_stale(npm)
     result = subprocess.run(
