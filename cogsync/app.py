@@ -440,13 +440,7 @@ class CogsyncApp:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
             verify(request, claim, secret, region=self.settings.region, service=service)
-            return Caller(
-                identity.account_id,
-                identity.identity_pool_id,
-                identity.identity_id,
-                identity.role_arn,
-                identity.session_name,
-            )
+            return identity.caller()
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
@@ -469,7 +463,7 @@ class CogsyncApp:
             claim = parse_signed_request(request)
             if claim.security_token is not None:
                 identity, _ = self.c.credentials.open(claim.access_key_id, claim.security_token)
-                return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+                return identity.caller()
             hit, key = self.c.keyring.cached(claim.access_key_id)
             if not hit:
                 key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)

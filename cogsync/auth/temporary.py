@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from cogsync.auth.caller import Caller
 from cogsync.crypto import MasterKey, SealError, b64encode, decode_token, encode_token
 from cogsync.errors import ExpiredToken, UnrecognizedClient
 
@@ -45,6 +46,16 @@ class IdentityClaim:
     expiration: float
     role_arn: str | None = None
     session_name: str | None = None
+
+    def caller(self) -> Caller:
+        """Who requests signed with these credentials act as."""
+        return Caller(
+            self.account_id,
+            self.identity_pool_id,
+            self.identity_id,
+            self.role_arn,
+            self.session_name,
+        )
 
 
 class CredentialIssuer:
