@@ -9,8 +9,15 @@ import json
 import pytest
 
 from tests.identity_helpers import DEVELOPER_PROVIDER
-from tests.server import ServerProcess
+from tests.server import ServerProcess, backend
 from tests.test_awscli import Aws, aws_executable
+
+# What the CLI proves is the wire (its parsing of our answers, its shorthand and its
+# unsigned requests); boto3 proves the same operations on both backends
+# (test_identity_pool_access.py, test_sts.py). Each CLI call costs about two seconds.
+pytestmark = pytest.mark.skipif(
+    backend() != "sqlite", reason="the CLI's part does not depend on the backend: SQLite pass"
+)
 
 ROLES = {"authenticated": "arn:aws:iam::123456789012:role/Cli_Auth",
          "unauthenticated": "arn:aws:iam::123456789012:role/Cli_Unauth"}
