@@ -281,6 +281,7 @@ def test_unlink_identity(idp_server: ServerProcess, idp: Provider) -> None:
     assert developer.describe_identity(IdentityId=identity_id)["Logins"] == []
     for call in (lambda: public.get_credentials_for_identity(IdentityId=identity_id),
                  lambda: public.get_open_id_token(IdentityId=identity_id),
+                 lambda: public.get_id(IdentityPoolId=pool, Logins=cognito_login),
                  lambda: public.get_credentials_for_identity(IdentityId=identity_id,
                                                              Logins=cognito_login)):
         with pytest.raises(ClientError) as excinfo:

@@ -223,6 +223,8 @@ class IdentityService:
             ]
             known = [owner for owner in owners if owner is not None]
             target = known[0] if known else self._new_identity(tx, pool, now)
+            if tx.is_inaccessible(target):  # a token of an identity closed since
+                raise NotAuthorized(f"Identity '{target}' is no longer accessible.")
             return self._link(tx, pool, target, verified, now)
 
     def _authorize_identity(
