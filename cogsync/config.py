@@ -295,6 +295,8 @@ class Option:
             return "off" if not value else "on"
         if value is None or value == ():
             return "none"
+        if isinstance(value, float):
+            return f"{value:g}"
         return str(value)
 
 
@@ -386,9 +388,6 @@ OPTIONS: tuple[Option, ...] = (
            "seconds a SyncSessionToken from ListRecords stays valid"),
 )
 
-BY_NAME = {option.name: option for option in OPTIONS}
-
-
 def flag_help(option: Option) -> str:
     return f"{option.help} (default: {option.describe_default()}; {option.variable})"
 
@@ -443,11 +442,6 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(
             f"--pool-id {pool!r} must begin with the region, {settings.region}:"
         )
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
 
 
 def settings_to_json(settings: Settings) -> str:
