@@ -15,12 +15,6 @@ versions: the starts of the sources alternate, so a change in the machine's load
 touches each alike; compare the medians of one run, never figures of two runs. One more
 three starts of each source run with ``python -X importtime``: it counts the modules a
 start imports, and ranks the imported packages by their own import time.
-
-Python compiles each module it imports unless a compiled copy (``.pyc``) is already
-there; with ``PYTHONDONTWRITEBYTECODE`` set it never keeps one, and each start compiles
-cogsync's own modules again (a fifth of a second of CPU on the machine of
-docs/performance.md). To measure the start as installed, compile first:
-``python -m compileall -q cogsync``.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ class CogsyncServer:
         self.process: subprocess.Popen[str] | None = None
         self.errors: collections.deque[str] = collections.deque(maxlen=200)
         self._controls: Controls | None = None
+        self._clients: dict[str, Any] = {}  # made without options: kept, boto3's are thread-safe
         self._finalizer: weakref.finalize | None = None
 
     # --- life -------------------------------------------------------------------
@@ -112,6 +113,7 @@ class CogsyncServer:
                               + "\n".join(self.errors))
         self.info = json.loads(line)
         self._controls = None
+        self._clients.clear()
         return self
 
     def _keep_error(self, line: str | None) -> None:
@@ -199,21 +201,31 @@ class CogsyncServer:
         return boto3.client(service, endpoint_url=self.endpoint, region_name=self.region,
                             **options)
 
+    def _kept(self, name: str, make: Any) -> Any:
+        if name not in self._clients:
+            self._clients[name] = make()
+        return self._clients[name]
+
     def sync_client(self, **options: Any) -> Any:
-        """A Cognito Sync client with the developer key."""
-        return self.client("cognito-sync", **options)
+        """A Cognito Sync client with the developer key (the same one each time, unless
+        ``options`` are given)."""
+        if options:
+            return self.client("cognito-sync", **options)
+        return self._kept("sync", lambda: self.client("cognito-sync"))
 
     def identity_client(self, **options: Any) -> Any:
         """A Cognito Identity client with the developer key (pools, developer logins)."""
-        return self.client("cognito-identity", **options)
+        if options:
+            return self.client("cognito-identity", **options)
+        return self._kept("identity", lambda: self.client("cognito-identity"))
 
     def public_identity_client(self) -> Any:
         """A Cognito Identity client that signs nothing, as an app before sign-in."""
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        return self.client("cognito-identity", config=Config(
-            signature_version=UNSIGNED, retries={"total_max_attempts": 1, "mode": "standard"}))
+        return self._kept("public", lambda: self.client("cognito-identity", config=Config(
+            signature_version=UNSIGNED, retries={"total_max_attempts": 1, "mode": "standard"})))
 
     @property
     def controls(self) -> Controls:
