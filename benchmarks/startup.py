@@ -1,6 +1,6 @@
 """What one start of ``cogsync serve`` costs: CPU seconds, wall time, and the imports.
 
-    python -m benchmarks.startup [--starts 8] [--source DIR ...] [--json FILE]
+    python -m benchmarks.startup [--starts 8] [--traced 3] [--source DIR ...] [--json FILE]
 
 Each start runs ``python -m cogsync serve --port 0`` on a new, empty data folder (what a
 test suite does when it starts a server per module) until the server says it is ready,
@@ -13,8 +13,9 @@ whole life of the process (start, ready, shutdown). A second start on the same f
 Give ``--source`` more than once (a checkout of another commit, say) to compare
 versions: the starts of the sources alternate, so a change in the machine's load
 touches each alike; compare the medians of one run, never figures of two runs. One more
-three starts of each source run with ``python -X importtime``: it counts the modules a
-start imports, and ranks the imported packages by their own import time.
+three more starts of each source (``--traced``) run with ``python -X importtime``: they
+count the modules a start imports, and rank the imported packages by their own import
+time.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def _modes(source: Path, folder: Path) -> dict[str, list[str]]:
     return modes
 
 
-def measure(sources: list[Path], starts: int) -> dict[str, Any]:
+def measure(sources: list[Path], starts: int, traced: int = TRACED_STARTS) -> dict[str, Any]:
     samples: dict[str, dict[str, list[dict[str, Any]]]] = {str(s): {} for s in sources}
     with tempfile.TemporaryDirectory(prefix="cogsync-startup-") as scratch:
         for round_ in range(starts):
@@ -120,13 +121,13 @@ def measure(sources: list[Path], starts: int) -> dict[str, Any]:
                     samples[str(source)].setdefault(mode, []).append(result)
         rankings: dict[str, list[dict[str, float]]] = {str(s): [] for s in sources}
         modules: dict[str, int] = {}
-        for round_ in range(TRACED_STARTS):
+        for round_ in range(traced):
             for number, source in enumerate(sources):
                 folder = Path(scratch) / f"importtime-{number}-{round_}"
                 traced = one_start(source, ["--data-dir", str(folder)], importtime=True)
                 rankings[str(source)].append(dict(import_ranking(traced["stderr"])))
                 modules[str(source)] = traced["stderr"].count("import time:") - 1
-    report: dict[str, Any] = {"starts": starts, "sources": []}
+    report: dict[str, Any] = {"starts": starts, "traced": traced, "sources": []}
     for source in sources:
         entry: dict[str, Any] = {"source": str(source), "modes": {}}
         for mode, runs in samples[str(source)].items():
@@ -154,7 +155,7 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"  {mode:28} {figures['wall_to_ready']:>13.2f}s "
                          f"{figures['cpu_to_ready']:>12.2f}s {figures['cpu_total']:>14.2f}s")
         lines.append(f"  modules imported by a start: {entry['modules_imported']}")
-        lines.append(f"  own import time by package (-X importtime, median of {TRACED_STARTS} "
+        lines.append(f"  own import time by package (-X importtime, median of {report['traced']} "
                      "starts; wall-clock, so it swells with the load): " + ", ".join(
                          f"{name} {seconds:.3f}s" for name, seconds in entry["imports"]))
     return "\n".join(lines)
@@ -165,10 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", type=int, default=8, help="starts per kind and source")
     parser.add_argument("--source", type=Path, action="append",
                         help="a checkout to start cogsync from (default: this one); repeatable")
+    parser.add_argument("--traced", type=int, default=TRACED_STARTS,
+                        help="starts per source under -X importtime")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     sources = [s.resolve() for s in (args.source or [ROOT])]
-    report = measure(sources, max(1, args.starts))
+    report = measure(sources, max(1, args.starts), max(1, args.traced))
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
