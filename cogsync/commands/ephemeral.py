@@ -24,6 +24,7 @@ from types import FrameType
 from typing import IO
 
 from cogsync.config import Settings
+from cogsync.errors import StartupError
 
 PREFIX = "cogsync-ephemeral-"
 LOCK_FILE = "server.lock"
@@ -96,7 +97,13 @@ def temporary_data(settings: Settings) -> Iterator[Settings]:
         yield settings
         return
     sweep_abandoned()
-    folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    try:
+        folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    except OSError as exc:
+        raise StartupError(
+            f"--ephemeral cannot make a temporary folder in {tempfile.gettempdir()}: "
+            f"{exc.strerror or exc} (set TMPDIR to a folder it may write)"
+        ) from None
     # Locked before it takes its name, so that a sweep never finds it unlocked.
     lock = _lock(folder / f".{LOCK_FILE}")
     if lock is not None:

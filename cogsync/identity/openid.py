@@ -30,6 +30,7 @@ COGNITO_PROVIDER = "cognito-identity.amazonaws.com"
 DEFAULT_ISSUER = "https://cognito-identity.amazonaws.com"
 _KEY_NAME = "openid-signing-key"
 _PURPOSE = b"openid-signing-key"
+JWKS_RECHECK_SECONDS = 1.0  # while no key is known, how often the JWKS route looks again
 
 
 class _SigningKey(NamedTuple):
@@ -51,14 +52,20 @@ class TokenSigner:
         self._store = store
         self._box = box
         self._lock = threading.Lock()
+        self._looked = 0.0  # when the JWKS route last found no key
         with store.read() as tx:
             sealed = tx.get_server_key(_KEY_NAME)
         self._key = None if sealed is None else self._load(self._open(sealed))
 
     @property
     def jwks(self) -> dict[str, Any]:
-        """The public key set; empty while no token has been signed (nothing to check)."""
-        key = self._signing_key(create=False)
+        """The public key set; empty while no token has been signed (nothing to check).
+        Served on the event loop to anyone: while there is no key, the database is asked
+        again at most once a second."""
+        key = self._key
+        if key is None and time.monotonic() - self._looked >= JWKS_RECHECK_SECONDS:
+            key = self._signing_key(create=False)
+            self._looked = time.monotonic()
         return key.jwks if key is not None else {"keys": []}
 
     def _signing_key(self, *, create: bool = True) -> _SigningKey | None:
