@@ -459,11 +459,11 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
 def _ephemeral_data(top: dict[str, Any], from_variables: set[str]) -> None:
     """An ephemeral server keeps its data in a temporary folder of its own: where the
     environment says the data is does not matter to it, and flags that say so conflict."""
-    for name in ("data_dir", "database_url"):
+    for name, flag in (("data_dir", "--data-dir"), ("database_url", "--database")):
         if name in top and name not in from_variables:
             raise ConfigError(
-                f"{BY_NAME[name].flag} and --ephemeral conflict: an ephemeral server keeps "
-                "its data in a temporary folder of its own"
+                f"{flag} and --ephemeral conflict: an ephemeral server keeps its data in a "
+                "temporary folder of its own"
             )
         top.pop(name, None)
 
