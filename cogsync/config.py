@@ -408,9 +408,6 @@ OPTIONS: tuple[Option, ...] = (
            "seconds a SyncSessionToken from ListRecords stays valid"),
 )
 
-BY_NAME = {option.name: option for option in OPTIONS}
-
-
 def flag_help(option: Option) -> str:
     return f"{option.help} (default: {option.describe_default()}; {option.variable})"
 
@@ -486,11 +483,6 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(
             f"--pool-id {pool!r} must begin with the region, {settings.region}:"
         )
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
 
 
 def settings_to_json(settings: Settings) -> str:
