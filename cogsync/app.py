@@ -36,6 +36,7 @@ from cogsync.errors import (
     UnknownOperation,
     UnrecognizedClient,
 )
+from cogsync.http_cors import CorsPolicy
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
@@ -135,6 +136,7 @@ class CogsyncApp:
         )
         self._open_caller: Caller | None = None
         self._head_revision = head_revision()
+        self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
         self.controls = (
             TestControls(components, (self.model, self.identity_model), self._authenticate,
                          self._store_work)
@@ -224,6 +226,9 @@ class CogsyncApp:
             await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
+            return  # a CORS preflight, answered for every route alike
+        send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)
