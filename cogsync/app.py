@@ -27,6 +27,7 @@ from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
     InvalidParameter,
@@ -144,6 +145,11 @@ class CogsyncApp:
         self._open_caller: Caller | None = None
         self._head_revision = head_revision()
         self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
+        self.controls = (
+            TestControls(components, (self.model, self.identity_model), self._authenticate,
+                         self._store_work)
+            if settings.test_controls else None
+        )
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -244,6 +250,10 @@ class CogsyncApp:
                 return
             elif is_query_request(request):
                 response = await self.sts.handle(request, request_id)
+            elif request.raw_path.startswith(CONTROLS_PATH):
+                if self.controls is None:
+                    raise controls_off()
+                response = await self.controls.handle(request)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
                 response = await self._dispatch_identity(request)
             else:
@@ -400,6 +410,9 @@ class CogsyncApp:
                         f"{operation.name} can only be called with developer credentials"
                     )
             params = build_input(route, request)
+            if self.controls is not None:
+                await self.controls.intercept(IDENTITY_SERVICE, operation.name, caller, params,
+                                              request)
             if handler is None:
                 raise ServiceError(
                     f"{operation.name} is not available in this version of cogsync",
@@ -421,6 +434,9 @@ class CogsyncApp:
         caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)
+        if self.controls is not None:
+            await self.controls.intercept(SYNC_SERVICE, route.operation.name, caller, params,
+                                          request)
         self.rate_limits.check(
             params.get("IdentityPoolId"), params.get("IdentityId") or caller.identity_id
         )

@@ -50,6 +50,10 @@ class Settings:
     # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
     sqlite_synchronous: str = "NORMAL"
     open_mode: bool = False  # signatures not verified: for local tests only
+    # A new database in a temporary folder, removed when the server stops (for tests).
+    ephemeral: bool = False
+    print_json: bool = False  # one JSON line on stdout when ready, for test harnesses
+    test_controls: bool = False  # faults and server-side moves under /_cogsync/test/
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
@@ -203,7 +207,8 @@ def database_url(text: str) -> str:
         if path in ("", "/", "/:memory:") or ":memory:" in path or path.startswith("/file:"):
             raise ValueError(
                 "must name a file: sqlite:////absolute/path.db (an in-memory database "
-                "cannot be shared by the server's connections)"
+                "cannot be shared by the server's connections; for a database that is "
+                "gone when the server stops, use --ephemeral)"
             )
         if Path(path[1:]).is_dir():
             raise ValueError("must name a database file (this is a folder)")
@@ -229,6 +234,13 @@ def push_urls(text: str) -> tuple[str, ...]:
         if parsed.scheme not in PUSH_SCHEMES or not parsed.netloc:
             raise ValueError("must be sns://host:port or http(s):// webhook URLs")
     return urls
+
+
+def http_url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL, such as http://127.0.0.1:9001")
+    return text
 
 
 def secret_key(text: str) -> str:
@@ -359,6 +371,18 @@ OPTIONS: tuple[Option, ...] = (
            "origins whose web pages may call cogsync: *, none, or a comma list such as "
            "https://app.example.com,http://localhost:3000", flag="--cors-origins",
            metavar="ORIGINS", default_text="any origin; in open mode, pages on this machine"),
+    Option("ephemeral", "COGSYNC_EPHEMERAL", switch,
+           "a new database in a temporary folder, removed when the server stops (it "
+           "ignores COGSYNC_DATA_DIR and COGSYNC_DATABASE_URL)", flag="--ephemeral",
+           is_switch=True),
+    Option("print_json", "COGSYNC_PRINT_JSON", switch,
+           "when ready, print one JSON line (endpoint, region, credentials, pool id, pid) "
+           "and nothing else on standard output; the welcome goes to standard error",
+           flag="--print-json", is_switch=True),
+    Option("test_controls", "COGSYNC_TEST_CONTROLS", switch,
+           "test controls under /_cogsync/test/: injected faults and server-side moves, "
+           "for developer keys (never in production)", flag="--test-controls",
+           is_switch=True),
     Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
            "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
            metavar="LEVEL"),
@@ -382,7 +406,7 @@ OPTIONS: tuple[Option, ...] = (
            "push sync channel: sns://HOST:PORT or an http(s):// webhook (repeatable; "
            "the variable takes a comma list)", flag="--push", metavar="URL",
            repeatable=True),
-    Option("lambda_endpoint", "COGSYNC_LAMBDA_ENDPOINT", text,
+    Option("lambda_endpoint", "COGSYNC_LAMBDA_ENDPOINT", http_url,
            "Lambda Invoke API endpoint for the Sync Trigger", flag="--lambda-endpoint",
            metavar="URL", default_text="AWS Lambda of the region"),
     Option("push_webhook_secret", "COGSYNC_PUSH_WEBHOOK_SECRET", text,
@@ -431,6 +455,7 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     top: dict[str, Any] = {}
     limits: dict[str, Any] = {}
+    from_variables: set[str] = set()
     for option in OPTIONS:
         raw = given.get(option.name)
         if option.is_switch and raw is False:
@@ -443,6 +468,7 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
         if raw is None:
             raw = environ.get(option.variable) or None
             source = option.variable
+            from_variables.add(option.name)
         if raw is None:
             continue
         try:
@@ -455,9 +481,23 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
             top[option.name] = value
     if "sqlite_synchronous" in top:
         top["sqlite_synchronous"] = top["sqlite_synchronous"].upper()
+    if top.get("ephemeral"):
+        _ephemeral_data(top, from_variables)
     settings = replace(Settings(), limits=replace(Limits(), **limits), **top)
     _check_together(settings)
     return settings
+
+
+def _ephemeral_data(top: dict[str, Any], from_variables: set[str]) -> None:
+    """An ephemeral server keeps its data in a temporary folder of its own: where the
+    environment says the data is does not matter to it, and flags that say so conflict."""
+    for name, flag in (("data_dir", "--data-dir"), ("database_url", "--database")):
+        if name in top and name not in from_variables:
+            raise ConfigError(
+                f"{flag} and --ephemeral conflict: an ephemeral server keeps its data in a "
+                "temporary folder of its own"
+            )
+        top.pop(name, None)
 
 
 def _check_together(settings: Settings) -> None:
@@ -467,6 +507,11 @@ def _check_together(settings: Settings) -> None:
         raise ConfigError(
             "--access-key-id and --secret-access-key (COGSYNC_BOOTSTRAP_ACCESS_KEY_ID, "
             "COGSYNC_BOOTSTRAP_SECRET_ACCESS_KEY) go together: give both or neither"
+        )
+    if settings.test_controls and settings.workers > 1:
+        raise ConfigError(
+            "--test-controls needs --workers 1: injected faults and expired sessions are "
+            "kept in the memory of the one server process"
         )
     pool = settings.bootstrap_pool_id
     if pool is not None and not pool.startswith(settings.region + ":"):

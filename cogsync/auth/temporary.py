@@ -24,6 +24,7 @@ from cogsync.crypto import MasterKey, SealError, b64encode, decode_token, encode
 from cogsync.errors import ExpiredToken, UnrecognizedClient
 
 _PURPOSE = b"temporary-credentials"
+EXPIRED = "The security token included in the request is expired"
 _ALPHABET = string.ascii_uppercase + "234567"
 # The session name of the credentials GetCredentialsForIdentity hands out, as in AWS.
 ROLE_SESSION_NAME = "CognitoIdentityCredentials"
@@ -117,5 +118,5 @@ class CredentialIssuer:
         if claim.access_key_id != access_key_id:
             raise invalid
         if claim.expiration < (time.time() if now is None else now):
-            raise ExpiredToken("The security token included in the request is expired")
+            raise ExpiredToken(EXPIRED)
         return claim, self._secret_for(access_key_id)

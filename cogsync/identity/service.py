@@ -381,6 +381,22 @@ class IdentityService:
                 tx.touch_identity(target, now)
         return target
 
+    def merge_identities(self, caller: Caller, pool_id: str, source: str, target: str) -> None:
+        """Merges identity ``source`` into ``target`` as a login shared by both would:
+        its logins and datasets move to ``target``, and it is deleted. (The test
+        controls' move; the API merges only through logins.)"""
+        if source == target:
+            raise InvalidParameter("An identity cannot be merged into itself.")
+        now = self.clock()
+        with self.store.write() as tx:
+            pool = own_pool(tx, caller, pool_id)
+            for identity_id in (source, target):
+                identity = tx.get_identity(identity_id)
+                if identity is None or identity.identity_pool_id != pool_id:
+                    raise ResourceNotFound(f"Identity '{identity_id}' not found.")
+            self._merge(tx, pool, source=source, target=target, now=now)
+            tx.touch_identity(target, now)
+
     def unlink_developer_identity(
         self, caller: Caller, pool_id: str, identity_id: str, provider: str, user: str
     ) -> None:

@@ -6,13 +6,16 @@ statuses all come from the JSON model that ships with botocore.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import re
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
+import orjson
 import regex
-from botocore.loaders import Loader
 
 SYNC_SERVICE = "cognito-sync"
 SYNC_API_VERSION = "2014-06-30"
@@ -173,9 +176,26 @@ def build_service_model(raw: dict[str, Any]) -> ServiceModel:
 
 
 @cache
+def _model_data(service: str, api_version: str) -> dict[str, Any]:
+    """The model's JSON from botocore's data folder, read as a file: importing botocore
+    (for its loader) would cost each start of the server a twentieth of a second. If
+    the files are not where botocore keeps them today, botocore's loader finds them."""
+    spec = importlib.util.find_spec("botocore")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "data" / service / api_version
+        if (folder / "service-2.json.gz").is_file():
+            with gzip.open(folder / "service-2.json.gz", "rb") as packed:
+                return orjson.loads(packed.read())  # type: ignore[no-any-return]
+        if (folder / "service-2.json").is_file():
+            return orjson.loads((folder / "service-2.json").read_bytes())  # type: ignore[no-any-return]
+    from botocore.loaders import Loader
+
+    return Loader().load_service_model(service, "service-2", api_version)  # type: ignore[no-any-return]
+
+
+@cache
 def load_service_model(service: str, api_version: str) -> ServiceModel:
-    raw = Loader().load_service_model(service, "service-2", api_version)
-    return build_service_model(raw)
+    return build_service_model(_model_data(service, api_version))
 
 
 def sync_model() -> ServiceModel:

@@ -11,9 +11,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from cogsync.store.prepared import Queries
+from cogsync.store.prepared import Queries, dialect_insert
 from cogsync.store.schema import identity_pool_roles, inaccessible_identities, principal_tag_maps
 
 
@@ -36,7 +35,7 @@ class PrincipalTagMap:
 
 
 def _upsert(dialect: str, table: Any, keys: list[str], values: dict[str, Any]) -> Any:
-    stmt = (postgresql if dialect == "postgresql" else sqlite).insert(table).values(**values)
+    stmt = dialect_insert(dialect, table).values(**values)
     changed = {name: stmt.excluded[name] for name in values if name not in keys}
     return stmt.on_conflict_do_update(index_elements=keys, set_=changed)
 
