@@ -18,7 +18,8 @@ GCM_APP = "arn:aws:sns:us-east-1:123456789012:app/GCM/example"
 def unsigned_identity_client(server: ServerProcess) -> Any:
     """What a phone has before it has credentials: unsigned Cognito Identity calls."""
     return boto3.client("cognito-identity", endpoint_url=server.endpoint, region_name=REGION,
-                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                        config=Config(signature_version=UNSIGNED,
+                                      retries={"total_max_attempts": 1}))
 
 
 def make_pool(server: ServerProcess, *, unauthenticated: bool = True, push: bool = True,
@@ -43,7 +44,7 @@ def sync_client_for(server: ServerProcess, credentials: dict[str, Any]) -> Any:
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretKey"],
         aws_session_token=credentials["SessionToken"],
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 
@@ -68,13 +69,13 @@ def sts_client(server: ServerProcess, credentials: dict[str, Any] | None = None,
     if credentials is None:
         return boto3.client("sts", endpoint_url=server.endpoint, region_name=REGION,
                             config=Config(signature_version=UNSIGNED,
-                                          retries={"max_attempts": 1}, **config))
+                                          retries={"total_max_attempts": 1}, **config))
     return boto3.client(
         "sts", endpoint_url=server.endpoint, region_name=REGION,
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials.get("SecretAccessKey") or credentials["SecretKey"],
         aws_session_token=credentials["SessionToken"],
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
 
 
