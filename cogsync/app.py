@@ -27,6 +27,7 @@ from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
     InvalidParameter,
@@ -35,7 +36,9 @@ from cogsync.errors import (
     UnknownOperation,
     UnrecognizedClient,
 )
+from cogsync.http_cors import CorsPolicy
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
+from cogsync.identity.web_identity import WebIdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
@@ -48,10 +51,12 @@ from cogsync.protocol.model import (
     identity_model,
     sync_model,
 )
+from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
 from cogsync.store.engine import head_revision
+from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
 
 if TYPE_CHECKING:
@@ -89,6 +94,11 @@ class CogsyncApp:
         self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
         self.identity_model = identity_model()
         self.identity_router = Router(self.identity_model, (IDENTITY_TARGET_PREFIX,))
+        self.sts = StsEndpoint(
+            WebIdentityService(components.store, components.signer, components.credentials),
+            self._authenticate,
+            self._in_thread,
+        )
         # SQLite answers in microseconds and serializes writers anyway: its work runs on
         # the event loop, where 16 threads fighting for the GIL cost five times the
         # throughput. PostgreSQL waits on the network: its work runs on threads.
@@ -134,6 +144,12 @@ class CogsyncApp:
         )
         self._open_caller: Caller | None = None
         self._head_revision = head_revision()
+        self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
+        self.controls = (
+            TestControls(components, (self.model, self.identity_model), self._authenticate,
+                         self._store_work)
+            if settings.test_controls else None
+        )
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -218,6 +234,9 @@ class CogsyncApp:
             await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
+            return  # a CORS preflight, answered for every route alike
+        send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)
@@ -229,6 +248,12 @@ class CogsyncApp:
                 pool_id, identity_id = await self._live_subject(request)
                 await self._stream_live(pool_id, identity_id, receive, send, request_id)
                 return
+            elif is_query_request(request):
+                response = await self.sts.handle(request, request_id)
+            elif request.raw_path.startswith(CONTROLS_PATH):
+                if self.controls is None:
+                    raise controls_off()
+                response = await self.controls.handle(request)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
                 response = await self._dispatch_identity(request)
             else:
@@ -385,6 +410,9 @@ class CogsyncApp:
                         f"{operation.name} can only be called with developer credentials"
                     )
             params = build_input(route, request)
+            if self.controls is not None:
+                await self.controls.intercept(IDENTITY_SERVICE, operation.name, caller, params,
+                                              request)
             if handler is None:
                 raise ServiceError(
                     f"{operation.name} is not available in this version of cogsync",
@@ -406,6 +434,9 @@ class CogsyncApp:
         caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)
+        if self.controls is not None:
+            await self.controls.intercept(SYNC_SERVICE, route.operation.name, caller, params,
+                                          request)
         self.rate_limits.check(
             params.get("IdentityPoolId"), params.get("IdentityId") or caller.identity_id
         )
@@ -430,7 +461,7 @@ class CogsyncApp:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
             verify(request, claim, secret, region=self.settings.region, service=service)
-            return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+            return identity.caller()
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
@@ -453,7 +484,7 @@ class CogsyncApp:
             claim = parse_signed_request(request)
             if claim.security_token is not None:
                 identity, _ = self.c.credentials.open(claim.access_key_id, claim.security_token)
-                return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+                return identity.caller()
             hit, key = self.c.keyring.cached(claim.access_key_id)
             if not hit:
                 key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)

@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic.util import CommandError
 from sqlalchemy import inspect
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
@@ -23,7 +22,7 @@ from cogsync.identity.openid import OpenIdProvider, TokenSigner, load_providers
 from cogsync.identity.service import IdentityService
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.store.database import Store
-from cogsync.store.engine import make_engine, migrate
+from cogsync.store.engine import UnknownRevision, make_engine, migrate
 from cogsync.sync.service import SyncService
 from cogsync.sync.tokens import TokenSealer
 
@@ -119,7 +118,7 @@ def build_components(settings: Settings, *, run_migrations: bool = True) -> Comp
     except DBAPIError as exc:
         engine.dispose()
         raise StartupError(f"cannot use {settings.database_label}: {_reason(exc)}") from None
-    except CommandError as exc:
+    except UnknownRevision as exc:
         engine.dispose()
         raise StartupError(
             f"{settings.database_label} has a schema this version of cogsync does not know "

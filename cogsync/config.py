@@ -31,6 +31,8 @@ class Limits:
 
     datasets_per_identity: int = 20
     dataset_bytes: int = 1024 * 1024
+    # Live records per dataset; tombstones (removed records) do not count, like NumRecords.
+    records_per_dataset: int = 1024
     records_page: int = 1024  # ListRecords: default and largest MaxResults
     datasets_page: int = 64  # ListDatasets
     pools_page: int = 60  # ListIdentityPoolUsage
@@ -48,9 +50,16 @@ class Settings:
     # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
     sqlite_synchronous: str = "NORMAL"
     open_mode: bool = False  # signatures not verified: for local tests only
+    # A new database in a temporary folder, removed when the server stops (for tests).
+    ephemeral: bool = False
+    print_json: bool = False  # one JSON line on stdout when ready, for test harnesses
+    test_controls: bool = False  # faults and server-side moves under /_cogsync/test/
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
+    # Origins whose pages may call cogsync: ("*",), ("none",) or origins; None: the
+    # default (any origin; in open mode only pages on this machine). See http_cors.
+    cors_origins: tuple[str, ...] | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     # Fixed credentials for scripted set-ups, used only when the database is new.
     bootstrap_access_key_id: str | None = None
@@ -198,7 +207,8 @@ def database_url(text: str) -> str:
         if path in ("", "/", "/:memory:") or ":memory:" in path or path.startswith("/file:"):
             raise ValueError(
                 "must name a file: sqlite:////absolute/path.db (an in-memory database "
-                "cannot be shared by the server's connections)"
+                "cannot be shared by the server's connections; for a database that is "
+                "gone when the server stops, use --ephemeral)"
             )
         if Path(path[1:]).is_dir():
             raise ValueError("must name a database file (this is a folder)")
@@ -224,6 +234,13 @@ def push_urls(text: str) -> tuple[str, ...]:
         if parsed.scheme not in PUSH_SCHEMES or not parsed.netloc:
             raise ValueError("must be sns://host:port or http(s):// webhook URLs")
     return urls
+
+
+def http_url(text: str) -> str:
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http:// or https:// URL, such as http://127.0.0.1:9001")
+    return text
 
 
 def secret_key(text: str) -> str:
@@ -252,6 +269,30 @@ def pool_id(text: str) -> str:
     if not _POOL_ID.fullmatch(text) or len(text) > 55:
         raise ValueError("must look like us-east-1:0e3c1d2a-... (region, colon, hex and dashes)")
     return text
+
+
+ANY_ORIGIN = "*"
+NO_ORIGIN = "none"
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def cors_origins(text: str) -> tuple[str, ...]:
+    """``*``, ``none``, or a comma list of origins (``scheme://host[:port]``)."""
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if entries in ([ANY_ORIGIN], [NO_ORIGIN]):
+        return (entries[0],)
+    if not entries:
+        raise ValueError("must be *, none, or a comma list of origins")
+    origins = []
+    for entry in entries:
+        origin = entry.rstrip("/").lower()
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"must be *, none or origins (scheme://host[:port], e.g. "
+                f"https://app.example.com); {entry!r} is not one"
+            )
+        origins.append(origin)
+    return tuple(origins)
 
 
 def text(value: str) -> str:
@@ -326,6 +367,22 @@ OPTIONS: tuple[Option, ...] = (
     Option("open_mode", "COGSYNC_OPEN", switch,
            "open test mode: signatures are not verified (never in production)",
            flag="--open", is_switch=True),
+    Option("cors_origins", "COGSYNC_CORS_ORIGINS", cors_origins,
+           "origins whose web pages may call cogsync: *, none, or a comma list such as "
+           "https://app.example.com,http://localhost:3000", flag="--cors-origins",
+           metavar="ORIGINS", default_text="any origin; in open mode, pages on this machine"),
+    Option("ephemeral", "COGSYNC_EPHEMERAL", switch,
+           "a new database in a temporary folder, removed when the server stops (it "
+           "ignores COGSYNC_DATA_DIR and COGSYNC_DATABASE_URL)", flag="--ephemeral",
+           is_switch=True),
+    Option("print_json", "COGSYNC_PRINT_JSON", switch,
+           "when ready, print one JSON line (endpoint, region, credentials, pool id, pid) "
+           "and nothing else on standard output; the welcome goes to standard error",
+           flag="--print-json", is_switch=True),
+    Option("test_controls", "COGSYNC_TEST_CONTROLS", switch,
+           "test controls under /_cogsync/test/: injected faults and server-side moves, "
+           "for developer keys (never in production)", flag="--test-controls",
+           is_switch=True),
     Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
            "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
            metavar="LEVEL"),
@@ -349,7 +406,7 @@ OPTIONS: tuple[Option, ...] = (
            "push sync channel: sns://HOST:PORT or an http(s):// webhook (repeatable; "
            "the variable takes a comma list)", flag="--push", metavar="URL",
            repeatable=True),
-    Option("lambda_endpoint", "COGSYNC_LAMBDA_ENDPOINT", text,
+    Option("lambda_endpoint", "COGSYNC_LAMBDA_ENDPOINT", http_url,
            "Lambda Invoke API endpoint for the Sync Trigger", flag="--lambda-endpoint",
            metavar="URL", default_text="AWS Lambda of the region"),
     Option("push_webhook_secret", "COGSYNC_PUSH_WEBHOOK_SECRET", text,
@@ -380,12 +437,11 @@ OPTIONS: tuple[Option, ...] = (
            "datasets per identity"),
     Option("limits.dataset_bytes", "COGSYNC_MAX_DATASET_BYTES", whole_number(1),
            "bytes of keys plus values of the live records of one dataset"),
+    Option("limits.records_per_dataset", "COGSYNC_MAX_RECORDS", whole_number(1),
+           "live records of one dataset (removed records do not count)"),
     Option("limits.session_ttl_seconds", "COGSYNC_SESSION_TTL", seconds(1),
            "seconds a SyncSessionToken from ListRecords stays valid"),
 )
-
-BY_NAME = {option.name: option for option in OPTIONS}
-
 
 def flag_help(option: Option) -> str:
     return f"{option.help} (default: {option.describe_default()}; {option.variable})"
@@ -399,6 +455,7 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
     environ = os.environ if environ is None else environ
     top: dict[str, Any] = {}
     limits: dict[str, Any] = {}
+    from_variables: set[str] = set()
     for option in OPTIONS:
         raw = given.get(option.name)
         if option.is_switch and raw is False:
@@ -411,6 +468,7 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
         if raw is None:
             raw = environ.get(option.variable) or None
             source = option.variable
+            from_variables.add(option.name)
         if raw is None:
             continue
         try:
@@ -423,9 +481,23 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
             top[option.name] = value
     if "sqlite_synchronous" in top:
         top["sqlite_synchronous"] = top["sqlite_synchronous"].upper()
+    if top.get("ephemeral"):
+        _ephemeral_data(top, from_variables)
     settings = replace(Settings(), limits=replace(Limits(), **limits), **top)
     _check_together(settings)
     return settings
+
+
+def _ephemeral_data(top: dict[str, Any], from_variables: set[str]) -> None:
+    """An ephemeral server keeps its data in a temporary folder of its own: where the
+    environment says the data is does not matter to it, and flags that say so conflict."""
+    for name, flag in (("data_dir", "--data-dir"), ("database_url", "--database")):
+        if name in top and name not in from_variables:
+            raise ConfigError(
+                f"{flag} and --ephemeral conflict: an ephemeral server keeps its data in a "
+                "temporary folder of its own"
+            )
+        top.pop(name, None)
 
 
 def _check_together(settings: Settings) -> None:
@@ -436,16 +508,16 @@ def _check_together(settings: Settings) -> None:
             "--access-key-id and --secret-access-key (COGSYNC_BOOTSTRAP_ACCESS_KEY_ID, "
             "COGSYNC_BOOTSTRAP_SECRET_ACCESS_KEY) go together: give both or neither"
         )
+    if settings.test_controls and settings.workers > 1:
+        raise ConfigError(
+            "--test-controls needs --workers 1: injected faults and expired sessions are "
+            "kept in the memory of the one server process"
+        )
     pool = settings.bootstrap_pool_id
     if pool is not None and not pool.startswith(settings.region + ":"):
         raise ConfigError(
             f"--pool-id {pool!r} must begin with the region, {settings.region}:"
         )
-
-
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
 
 
 def settings_to_json(settings: Settings) -> str:
@@ -460,5 +532,7 @@ def settings_from_json(text: str) -> Settings:
     raw["data_dir"] = Path(raw["data_dir"])
     raw["limits"] = Limits(**raw["limits"])
     raw["push_urls"] = tuple(raw["push_urls"])
+    if raw.get("cors_origins") is not None:
+        raw["cors_origins"] = tuple(raw["cors_origins"])
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in raw.items() if k in known})

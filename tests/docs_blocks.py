@@ -7,7 +7,10 @@ otherwise:
 - ``<!-- not run: <why> -->``: not run; the reason is required (a block that changes
   the machine, say, or one that is the test command itself);
 - ``<!-- run: server -->``: a command that starts a server: it must print its ready
-  line, then it is stopped.
+  line, then it is stopped;
+- ``<!-- run: own server -->``: an example that starts servers of its own (ephemeral,
+  so SQLite whatever the test backend) and does not use the shared one: it runs in the
+  SQLite pass only.
 
 Blocks of other languages (output, configuration files, JSON) are shown, not run.
 """
@@ -46,6 +49,10 @@ class Block:
     @property
     def serves(self) -> bool:
         return self.directive == "run" and self.note == "server"
+
+    @property
+    def own_server(self) -> bool:
+        return self.directive == "run" and self.note == "own server"
 
 
 def documents() -> list[Path]:

@@ -138,7 +138,7 @@ class ServerProcess:
             region_name=REGION,
             aws_access_key_id=creds.access_key_id,
             aws_secret_access_key=creds.secret_access_key,
-            config=Config(retries={"max_attempts": 1}, **config),
+            config=Config(retries={"total_max_attempts": 1}, **config),
         )
 
     def cli(self, *args: str) -> str:

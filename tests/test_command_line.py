@@ -46,7 +46,11 @@ BAD_SERVE_FLAGS = [
     (["--push", "ftp://x"], {}, "--push"),
     (["--database", "notaurl"], {}, "--database"),
     (["--database", "mysql://u@h/db"], {}, "--database"),
-    (["--database", "sqlite:///:memory:"], {}, "in-memory"),
+    (["--database", "sqlite:///:memory:"], {}, "use --ephemeral"),
+    (["--ephemeral"], {}, "--data-dir and --ephemeral conflict"),
+    ([], {"COGSYNC_EPHEMERAL": "1"}, "--data-dir and --ephemeral conflict"),
+    (["--test-controls", "--workers", "2"], {}, "--test-controls needs --workers 1"),
+    (["--lambda-endpoint", "lambda.local"], {}, "--lambda-endpoint"),
     (["--data-dir", "/etc/passwd"], {}, "--data-dir"),
     (["--region", "us_east_1!"], {}, "--region"),
     (["--port", "99999"], {}, "--port"),
@@ -203,7 +207,8 @@ def test_outbox_list_says_when_it_is_empty(make_server: Callable[..., ServerProc
 
 def _unsigned_identity(endpoint: str) -> Any:
     return boto3.client("cognito-identity", endpoint_url=endpoint, region_name=REGION,
-                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                        config=Config(signature_version=UNSIGNED,
+                                      retries={"total_max_attempts": 1}))
 
 
 def test_the_first_pool_allows_unauthenticated_identities(server: ServerProcess) -> None:
@@ -261,7 +266,7 @@ def test_open_mode_accepts_dummy_credentials_and_keeps_identities_apart(
     as_identity = boto3.client(
         "cognito-sync", endpoint_url=srv.endpoint, region_name=REGION,
         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key="not even the secret",
-        aws_session_token=creds["SessionToken"], config=Config(retries={"max_attempts": 1}))
+        aws_session_token=creds["SessionToken"], config=Config(retries={"total_max_attempts": 1}))
     as_identity.list_records(IdentityPoolId=srv.pool_id, IdentityId=mine, DatasetName="d")
     with pytest.raises(ClientError) as refused:  # the credentials still name who calls
         as_identity.list_records(**where)

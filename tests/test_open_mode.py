@@ -15,7 +15,8 @@ from tests.server import REGION, new_identity_id
 
 def _unsigned(endpoint: str) -> Any:
     return boto3.client("cognito-sync", endpoint_url=endpoint, region_name=REGION,
-                        config=Config(signature_version=UNSIGNED, retries={"max_attempts": 1}))
+                        config=Config(signature_version=UNSIGNED,
+                                      retries={"total_max_attempts": 1}))
 
 
 def test_open_mode_accepts_unsigned_requests(make_server: Any) -> None:

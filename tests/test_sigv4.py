@@ -42,7 +42,7 @@ def _client(server: ServerProcess, *, key: str | None = None, secret: str | None
         "cognito-sync", endpoint_url=server.endpoint, region_name=region,
         aws_access_key_id=key or server.credentials.access_key_id,
         aws_secret_access_key=secret or server.credentials.secret_access_key,
-        config=Config(retries={"max_attempts": 1}))
+        config=Config(retries={"total_max_attempts": 1}))
 
 
 def _refused(call: Any, status: int, code: str) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
+import json
 import os
 import socket
 import sys
 from typing import TYPE_CHECKING, Any
 
 from cogsync.commands.base import add_option_flags, settings_of
+from cogsync.commands.ephemeral import temporary_data
 from cogsync.config import EVERY, SERVE, Settings, settings_to_json
 from cogsync.errors import StartupError
 
@@ -47,14 +50,20 @@ def bind(settings: Settings) -> socket.socket:
 def welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> str:
     from cogsync import __version__
 
+    ephemeral = " (ephemeral: removed when the server stops)" if settings.ephemeral else ""
     lines = [
         f"cogsync {__version__}: Amazon Cognito Sync at {endpoint} (region {settings.region})",
-        f"Data: {settings.database_label}",
+        f"Data: {settings.database_label}{ephemeral}",
     ]
     if settings.open_mode:
         lines.append(
             "OPEN MODE: signatures are not verified; any credentials are accepted. "
             "Never expose this server."
+        )
+    if settings.test_controls:
+        lines.append(
+            "TEST CONTROLS: developer keys can inject faults and move data under "
+            "/_cogsync/test/. Never in production."
         )
     if first is not None:
         pool = f"  IdentityPoolId={first.identity_pool_id}" if first.identity_pool_id else None
@@ -87,6 +96,55 @@ def welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> str:
     return "\n".join(lines)
 
 
+def ready_json(settings: Settings, endpoint: str, first: Bootstrap | None) -> str:
+    """The one line ``--print-json`` prints when the server is ready: what a test harness
+    in any language needs to call it, and the variables that point the AWS SDKs at it."""
+    from cogsync import __version__
+
+    key = first.key if first is not None else None
+    pool = first.identity_pool_id if first is not None else None
+    environment = {
+        "AWS_ENDPOINT_URL_COGNITO_SYNC": endpoint,
+        "AWS_ENDPOINT_URL_COGNITO_IDENTITY": endpoint,
+        "AWS_DEFAULT_REGION": settings.region,
+        "COGSYNC_ENDPOINT": endpoint,
+    }
+    if key is not None:
+        environment["AWS_ACCESS_KEY_ID"] = key.access_key_id
+        environment["AWS_SECRET_ACCESS_KEY"] = key.secret_access_key
+    if pool is not None:
+        environment["COGSYNC_POOL_ID"] = pool
+    return json.dumps(
+        {
+            "Endpoint": endpoint,
+            "IdentityEndpoint": endpoint,
+            "Region": settings.region,
+            "AccessKeyId": key.access_key_id if key else None,
+            "SecretAccessKey": key.secret_access_key if key else None,
+            "AccountId": key.account_id if key else None,
+            "IdentityPoolId": pool,
+            "Pid": os.getpid(),
+            "DataDir": str(settings.data_dir.resolve()),
+            "Database": settings.database_label,
+            "Ephemeral": settings.ephemeral,
+            "OpenMode": settings.open_mode,
+            "TestControls": settings.test_controls,
+            "Version": __version__,
+            "Environment": environment,
+        }
+    )
+
+
+def announce(settings: Settings, endpoint: str, first: Bootstrap | None) -> None:
+    """The welcome on standard output; with --print-json, the JSON line there instead,
+    and the welcome on standard error."""
+    if not settings.print_json:
+        say(welcome(settings, endpoint, first))
+        return
+    print(welcome(settings, endpoint, first), file=sys.stderr, flush=True)
+    say(ready_json(settings, endpoint, first))
+
+
 def say(text: str) -> None:
     """Prints to standard output; a reader that went away (``| head``) is no error."""
     try:
@@ -97,14 +155,21 @@ def say(text: str) -> None:
 
 def _uvicorn_config(settings: Settings, app: Any, **extra: Any) -> Any:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    log_config = LOGGING_CONFIG
+    if settings.print_json:  # standard output holds the JSON line only
+        log_config = copy.deepcopy(LOGGING_CONFIG)
+        log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
     return uvicorn.Config(
         app,
         lifespan="on",
         access_log=settings.access_log,
         log_level=settings.log_level,
+        log_config=log_config,
         http="httptools",
         loop="uvloop",
+        ws="none",  # cogsync serves no WebSockets: not importing them shortens the start
         **extra,
     )
 
@@ -121,7 +186,7 @@ def _serve_workers(settings: Settings, sock: socket.socket, first: Bootstrap | N
         settings, "cogsync.app:app_from_environment", factory=True, fd=sock.fileno(),
         workers=settings.workers,
     )
-    say(welcome(settings, _endpoint(settings, sock), first))
+    announce(settings, _endpoint(settings, sock), first)
     Multiprocess(config, sockets=[sock]).run()
     return 0
 
@@ -134,7 +199,11 @@ def _endpoint(settings: Settings, sock: socket.socket) -> str:
 def serve(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     sock = bind(settings)
+    with temporary_data(settings) as settings:
+        return _serve(settings, sock)
 
+
+def _serve(settings: Settings, sock: socket.socket) -> int:
     import uvicorn
 
     from cogsync.accounts import bootstrap
@@ -162,7 +231,7 @@ def serve(args: argparse.Namespace) -> int:
     async def startup(sockets: list[socket.socket] | None = None) -> None:
         await original_startup(sockets)
         if not server.should_exit:
-            say(welcome(settings, _endpoint(settings, sock), first))
+            announce(settings, _endpoint(settings, sock), first)
 
     server.startup = startup  # type: ignore[method-assign]
     server.run(sockets=[sock])

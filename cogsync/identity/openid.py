@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -30,42 +30,96 @@ COGNITO_PROVIDER = "cognito-identity.amazonaws.com"
 DEFAULT_ISSUER = "https://cognito-identity.amazonaws.com"
 _KEY_NAME = "openid-signing-key"
 _PURPOSE = b"openid-signing-key"
+JWKS_RECHECK_SECONDS = 1.0  # while no key is known, how often the JWKS route looks again
+
+
+class _SigningKey(NamedTuple):
+    private: Any
+    public: Any
+    kid: str
+    jwks: dict[str, Any]
+
+
+class TokenExpired(NotAuthorized):
+    """A well-signed token past its ``exp`` (STS tells this apart from a bad token)."""
 
 
 class TokenSigner:
-    """Signs and verifies cogsync's own OpenID tokens (RS256)."""
+    """Signs and verifies cogsync's own OpenID tokens (RS256).
+
+    The key is made once per database, when first needed (making an RSA key costs a new
+    server's start tens of milliseconds, and most never sign a token); a database that
+    has one loads it at start, so a wrong master key is found at once."""
 
     def __init__(self, store: Store, box: SecretBox, issuer: str = DEFAULT_ISSUER):
         self.issuer = issuer
-        pem = self._load_or_create(store, box)
-        self._private = serialization.load_pem_private_key(pem, password=None)
-        public = self._private.public_key()
-        jwk = json.loads(RSAAlgorithm.to_jwk(public))
-        self.kid = uuid.uuid5(uuid.NAMESPACE_OID, jwk["n"]).hex
-        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
-        self.jwks = {"keys": [jwk]}
-        self._public = public
-
-    @staticmethod
-    def _load_or_create(store: Store, box: SecretBox) -> bytes:
-        with store.write() as tx:
+        self._store = store
+        self._box = box
+        self._lock = threading.Lock()
+        self._looked = 0.0  # when the JWKS route last found no key
+        with store.read() as tx:
             sealed = tx.get_server_key(_KEY_NAME)
-            if sealed is None:
-                key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                pem = key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
-                tx.put_server_key(_KEY_NAME, box.seal(pem, _PURPOSE), time.time())
-                return pem
+        self._key = None if sealed is None else self._load(self._open(sealed))
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The public key set; empty while no token has been signed (nothing to check).
+        Served on the event loop to anyone: while there is no key, the database is asked
+        again at most once a second."""
+        key = self._key
+        if key is None and time.monotonic() - self._looked >= JWKS_RECHECK_SECONDS:
+            key = self._signing_key(create=False)
+            self._looked = time.monotonic()
+        return key.jwks if key is not None else {"keys": []}
+
+    def _signing_key(self, *, create: bool = True) -> _SigningKey | None:
+        """The key; stored by another replica since this one started, or made now if
+        ``create``. Making it writes: call that from a worker thread, as the identity
+        service's operations are (on the event loop's thread the write would join the
+        loop's group commit and wait for a commit the waiting loop cannot run)."""
+        if self._key is not None:
+            return self._key
+        with self._lock:
+            if self._key is None:
+                # A connection apart: verify() runs inside the identity service's
+                # transactions, where this thread's own connection is busy.
+                with self._store.read_apart() as tx:
+                    sealed = tx.get_server_key(_KEY_NAME)
+                if sealed is not None:
+                    self._key = self._load(self._open(sealed))
+                elif create:
+                    self._key = self._load(self._create())
+            return self._key
+
+    def _create(self) -> bytes:
+        """The database's key: made here, unless another replica stored one first."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        with self._store.write() as tx:
+            sealed = tx.put_server_key(_KEY_NAME, self._box.seal(pem, _PURPOSE), time.time())
+        return self._open(sealed)
+
+    def _open(self, sealed: bytes) -> bytes:
         try:
-            return box.open(sealed, _PURPOSE)
+            return self._box.open(sealed, _PURPOSE)
         except SealError:
             raise StartupError(
                 "this database was sealed under another master key: start with the "
                 "original key (COGSYNC_SECRET_KEY, or the data folder's master.key)"
             ) from None
+
+    @staticmethod
+    def _load(pem: bytes) -> _SigningKey:
+        private = serialization.load_pem_private_key(pem, password=None)
+        public = private.public_key()
+        jwk = json.loads(RSAAlgorithm.to_jwk(public))
+        kid = uuid.uuid5(uuid.NAMESPACE_OID, jwk["n"]).hex
+        jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+        return _SigningKey(private, public, kid, {"keys": [jwk]})
 
     def issue(self, pool_id: str, identity_id: str, amr: list[str], duration: int) -> str:
         now = int(time.time())
@@ -78,17 +132,24 @@ class TokenSigner:
             "exp": now + duration,
             "https://aws.amazon.com/tags": {},
         }
-        return jwt.encode(claims, self._private, algorithm="RS256", headers={"kid": self.kid})
+        key = self._signing_key()
+        assert key is not None
+        return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid})
 
     def verify(self, token: str) -> dict[str, Any]:
+        key = self._signing_key(create=False)
+        if key is None:
+            raise NotAuthorized("Invalid login token: this server has signed no tokens")
         try:
             return jwt.decode(
                 token,
-                self._public,
+                key.public,
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 options={"verify_aud": False, "require": ["exp", "sub", "aud"]},
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenExpired(f"Invalid login token. Token expired: {exc}") from None
         except jwt.PyJWTError as exc:
             raise NotAuthorized(f"Invalid login token: {exc}") from None
 

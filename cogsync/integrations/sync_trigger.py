@@ -9,6 +9,7 @@ by default. The function gets the documented event and answers it with its
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from cogsync.errors import ServiceError
@@ -30,10 +31,26 @@ class LambdaThrottled(ServiceError):
 
 
 class SyncTriggerInvoker:
+    """Calls the pool's function. Its Lambda client is made at the first call: most
+    servers never run a Sync Trigger, and making one (boto3 and the Lambda model) would
+    cost every start a fifth of a second."""
+
     def __init__(self, endpoint: str | None, region: str, timeout: float = 5.0):
-        self._client = aws_client(
-            "lambda", endpoint, region, connect_timeout=timeout, read_timeout=timeout
-        )
+        self._endpoint = endpoint
+        self._region = region
+        self._timeout = timeout
+        self._made: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def _client(self) -> Any:
+        with self._lock:
+            if self._made is None:
+                self._made = aws_client(
+                    "lambda", self._endpoint, self._region,
+                    connect_timeout=self._timeout, read_timeout=self._timeout,
+                )
+            return self._made
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """The function's answer (its ``datasetRecords``), or the AWS error for its failure."""

@@ -6,13 +6,16 @@ statuses all come from the JSON model that ships with botocore.
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
+from pathlib import Path
 from typing import Any
 
+import orjson
 import regex
-from botocore.loaders import Loader
 
 SYNC_SERVICE = "cognito-sync"
 SYNC_API_VERSION = "2014-06-30"
@@ -35,6 +38,7 @@ class Shape:
     pattern_text: str | None = None
     enum: tuple[str, ...] | None = None
     status: int | None = None  # for error shapes
+    error_code: str | None = None  # for error shapes: the code on the wire (query protocol)
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,7 @@ class Operation:
     output: Shape | None
     errors: tuple[str, ...]
     unsigned: bool = False  # the model's ``authtype: none`` (GetId, GetCredentialsForIdentity)
+    result_wrapper: str | None = None  # query protocol: the element around the output
 
 
 @dataclass(frozen=True)
@@ -64,10 +69,17 @@ class ServiceModel:
     target_prefix: str | None
     operations: dict[str, Operation]
     shapes: dict[str, Shape]
+    api_version: str = ""
+    xml_namespace: str | None = None  # query protocol
 
     def error_status(self, code: str) -> int | None:
-        shape = self.shapes.get(code)
+        """The HTTP status of an error, by shape name or by its wire code."""
+        shape = self.shapes.get(code) or self._errors_by_code.get(code)
         return shape.status if shape is not None else None
+
+    @cached_property
+    def _errors_by_code(self) -> dict[str, Shape]:
+        return {s.error_code: s for s in self.shapes.values() if s.error_code is not None}
 
 
 def compile_pattern(text: str) -> re.Pattern[str]:
@@ -111,6 +123,7 @@ def _build_shapes(raw: dict[str, Any]) -> dict[str, Shape]:
             pattern_text=pattern_text,
             enum=tuple(spec["enum"]) if "enum" in spec else None,
             status=spec.get("error", {}).get("httpStatusCode"),
+            error_code=spec.get("error", {}).get("code", name) if spec.get("exception") else None,
         )
         built[name] = shape  # registered before children, so recursion terminates
         if shape.type == "structure":
@@ -150,19 +163,39 @@ def build_service_model(raw: dict[str, Any]) -> ServiceModel:
             output=shapes[spec["output"]["shape"]] if "output" in spec else None,
             errors=tuple(e["shape"] for e in spec.get("errors", ())),
             unsigned=spec.get("authtype") == "none",
+            result_wrapper=spec.get("output", {}).get("resultWrapper"),
         )
     return ServiceModel(
         name=raw["metadata"]["endpointPrefix"],
         target_prefix=raw["metadata"].get("targetPrefix"),
         operations=operations,
         shapes=shapes,
+        api_version=raw["metadata"].get("apiVersion", ""),
+        xml_namespace=raw["metadata"].get("xmlNamespace"),
     )
 
 
 @cache
+def _model_data(service: str, api_version: str) -> dict[str, Any]:
+    """The model's JSON from botocore's data folder, read as a file: importing botocore
+    (for its loader) would cost each start of the server a twentieth of a second. If
+    the files are not where botocore keeps them today, botocore's loader finds them."""
+    spec = importlib.util.find_spec("botocore")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "data" / service / api_version
+        if (folder / "service-2.json.gz").is_file():
+            with gzip.open(folder / "service-2.json.gz", "rb") as packed:
+                return orjson.loads(packed.read())  # type: ignore[no-any-return]
+        if (folder / "service-2.json").is_file():
+            return orjson.loads((folder / "service-2.json").read_bytes())  # type: ignore[no-any-return]
+    from botocore.loaders import Loader
+
+    return Loader().load_service_model(service, "service-2", api_version)  # type: ignore[no-any-return]
+
+
+@cache
 def load_service_model(service: str, api_version: str) -> ServiceModel:
-    raw = Loader().load_service_model(service, "service-2", api_version)
-    return build_service_model(raw)
+    return build_service_model(_model_data(service, api_version))
 
 
 def sync_model() -> ServiceModel:
@@ -175,3 +208,11 @@ IDENTITY_API_VERSION = "2014-06-30"
 
 def identity_model() -> ServiceModel:
     return load_service_model(IDENTITY_SERVICE, IDENTITY_API_VERSION)
+
+
+STS_SERVICE = "sts"
+STS_API_VERSION = "2011-06-15"
+
+
+def sts_model() -> ServiceModel:
+    return load_service_model(STS_SERVICE, STS_API_VERSION)

@@ -30,13 +30,13 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
+from cogsync.store.identity_queries import PoolAccessQueries
 from cogsync.store.outbox import OutboxQueries
-from cogsync.store.prepared import Prepared, Queries
+from cogsync.store.prepared import Prepared, Queries, dialect_insert
 from cogsync.store.schema import (
     dataset_deletions,
     datasets,
@@ -144,8 +144,7 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _insert(dialect: str, table: Any) -> Any:
-    return (postgresql if dialect == "postgresql" else sqlite).insert(table)
+_insert = dialect_insert
 
 
 def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...]) -> Any:
@@ -900,7 +899,7 @@ def _device(row: Any) -> Device:
     )
 
 
-class Tx(SyncQueries, IdentityQueries, OutboxQueries, AccountQueries):
+class Tx(SyncQueries, IdentityQueries, PoolAccessQueries, OutboxQueries, AccountQueries):
     """One open transaction. Every method is a single statement or a small batch."""
 
 
@@ -956,6 +955,18 @@ class Store:
             yield Tx(driver, self._sql_dialect)  # inside the turn's transaction
             return
         yield from self._transaction("BEGIN" if self._sqlite else None)
+
+    @contextmanager
+    def read_apart(self) -> Iterator[Tx]:
+        """A read on a new connection of its own: usable while this thread is inside a
+        transaction of its own connection. For rare reads only (it connects each time)."""
+        driver = self._connections.dedicated()
+        try:
+            if self._sqlite:
+                driver.execute("BEGIN")
+            yield Tx(driver, self._sql_dialect)
+        finally:
+            self._connections.discard(driver)  # closing it ends its transaction
 
     async def durable(self) -> None:
         """Returns once what this request wrote is committed (at once without group

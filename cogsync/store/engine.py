@@ -1,4 +1,11 @@
-"""Engines for SQLite (embedded default) and PostgreSQL, and schema migrations."""
+"""Engines for SQLite (embedded default) and PostgreSQL, and schema migrations.
+
+Alembic runs only when there is something to migrate: a database at the newest revision
+is left alone, and a new, empty one gets the declared tables directly, stamped with the
+newest revision (Alembic's own recipe for a database built from scratch; the tests hold
+the two ways to the same schema). Importing Alembic, and the template engine it brings,
+cost each start a quarter of a second.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,27 @@ import os
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import URL, make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
+
+
+class UnknownRevision(Exception):
+    """The database's schema is at a revision this code does not know (a newer one)."""
 
 
 def normalize_url(url: str) -> str:
@@ -94,26 +115,72 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
     )
 
 
-def migrate(engine: Engine) -> None:
-    """Brings the schema to the newest revision (idempotent; safe on every start)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+def migrate(engine: Engine, *, create_directly: bool = True) -> None:
+    """Brings the schema to the newest revision (idempotent; safe on every start). A new,
+    empty database gets the declared tables at once unless ``create_directly`` is False
+    (then the migrations build it, one after the other)."""
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             # Replicas starting together: one migrates, the others wait.
             connection.exec_driver_sql("SELECT pg_advisory_lock(727274)")
         try:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
-            connection.commit()
+            head = head_revision()
+            tables = inspect(connection).get_table_names()
+            current = _stamped(connection) if VERSION_TABLE in tables else None
+            if current == head:
+                connection.rollback()
+            elif not tables and create_directly:
+                _create(connection, head)
+                connection.commit()
+            else:
+                _upgrade(connection)
+                connection.commit()
         finally:
             if engine.dialect.name == "postgresql":
                 connection.exec_driver_sql("SELECT pg_advisory_unlock(727274)")
                 connection.commit()
 
 
-def head_revision() -> str | None:
-    """The newest migration this code knows."""
+def _version_table() -> Table:
+    """Alembic's version table, as Alembic declares it."""
+    return Table(
+        VERSION_TABLE,
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+
+
+def _stamped(connection: Connection) -> str | None:
+    return connection.execute(select(_version_table().c.version_num)).scalar()
+
+
+def _create(connection: Connection, head: str) -> None:
+    from cogsync.store.schema import metadata
+
+    metadata.create_all(connection)
+    version = _version_table()
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=head))
+
+
+def _upgrade(connection: Connection) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util import CommandError
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    return ScriptDirectory.from_config(config).get_current_head()
+    config.attributes["connection"] = connection
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:
+        raise UnknownRevision(str(exc)) from None
+
+
+def head_revision() -> str:
+    """The newest migration this code knows: the number of the last file in
+    migrations/versions (each migration's revision is its file's number, one after the
+    other; a test holds this to what Alembic reads from the files)."""
+    names = sorted(p.name for p in (MIGRATIONS / "versions").glob("[0-9]*.py"))
+    return names[-1].split("_", 1)[0]

@@ -16,6 +16,8 @@ import orjson
 from cogsync.crypto import SealError, SecretBox, decode_token, encode_token
 from cogsync.errors import InvalidParameter
 
+SESSION_EXPIRED = "The SyncSessionToken has expired; call ListRecords again"
+
 
 class SyncSession(NamedTuple):
     session_id: str
@@ -80,7 +82,7 @@ class TokenSealer:
                 "The SyncSessionToken was issued for another identity or dataset"
             )
         if session.expires_at < time.time():
-            raise InvalidParameter("The SyncSessionToken has expired; call ListRecords again")
+            raise InvalidParameter(SESSION_EXPIRED)
         return session
 
     # --- pagination -------------------------------------------------------------
