@@ -173,8 +173,8 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
     with cogsync_servers(database, replicas, workers, cluster) as servers, ExitStack() as stack:
         probe = (stack.enter_context(PostgresProbe(cluster, [s.pid for s in servers]))
                  if cluster and database == "postgresql" else None)
-        fleet = [CogsyncOperations(servers[0])]
-        fleet += [CogsyncOperations(s, 1000 * i, lists_from=fleet[0])
+        fleet = [CogsyncOperations(servers[0], writers=args.concurrency)]
+        fleet += [CogsyncOperations(s, 1000 * i, lists_from=fleet[0], writers=args.concurrency)
                   for i, s in enumerate(servers[1:], 1)]
         for ops in fleet:
             ops.setup()

@@ -101,7 +101,7 @@ def count_cogsync(args: argparse.Namespace, database: str, cluster: Cluster | No
     url = cluster.url if cluster else POSTGRES_URL
     counts: dict[str, Any] = {}
     with running_server(database, 1, postgres_url=url, wrapper=counter.wrapper()) as server:
-        ops = CogsyncOperations(server, one_at_a_time=True)
+        ops = CogsyncOperations(server, writers=1)
         ops.setup()
         client = KeepAliveClient(server.host, server.port)
         n, warm = args.requests, args.warm_requests
@@ -144,7 +144,7 @@ def measure_round_trips(args: argparse.Namespace, cluster: Cluster,
     wrapper = slow_clock.slow_clock(args.faketime)
     with running_replicas(1, cluster.url, wrapper=wrapper) as servers, \
             PostgresProbe(cluster, [servers[0].pid]) as probe:
-        ops = CogsyncOperations(servers[0], one_at_a_time=True)
+        ops = CogsyncOperations(servers[0], writers=1)
         ops.setup()
         trips = count_round_trips(ops, probe, args.trip_requests, args.warm_requests,
                                   args.idle_seconds, folder)

@@ -8,6 +8,7 @@ route. Every request is valid and must answer 200.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import cycle, islice
@@ -46,15 +47,17 @@ class CogsyncOperations:
     server: BenchServer
     first_identity: int = 0
     lists_from: CogsyncOperations | None = None
-    one_at_a_time: bool = False  # counting phases: 16 identities writing, not 40
+    writers: int = 16  # connections sending UpdateRecords at once
     updates: UpdateWorkload = field(init=False)
     lists: ListWorkload = field(init=False)
     update_rate: float = 0.0  # the fastest UpdateRecords rate seen, to size the next batch
 
     def __post_init__(self) -> None:
         signer = Signer(self.server)
-        self.updates = UpdateWorkload(signer, self.first_identity,
-                                      DISTINCT if self.one_at_a_time else UPDATE_IDENTITIES)
+        # 10 datasets a writer (4 an identity), so that writes seldom wait on each other:
+        # from 16 identities (the ListDatasets requests) to 40 for 16 connections.
+        identities = min(UPDATE_IDENTITIES, max(DISTINCT, math.ceil(2.5 * self.writers)))
+        self.updates = UpdateWorkload(signer, self.first_identity, identities)
         self.lists = ListWorkload(signer)
 
     def setup(self) -> None:

@@ -30,7 +30,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     folder = tmp_path_factory.mktemp("bench-cost")
     out, markdown = folder / "cost.json", folder / "cost.md"
     command = [sys.executable, "-m", "benchmarks.cost", "--databases", backend(),
-               "--seconds", "0.3", "--warmup", "0.1", "--rounds", "1", "--concurrency", "4",
+               "--seconds", "0.2", "--warmup", "0", "--rounds", "1", "--concurrency", "4",
                "--requests", "3", "--warm-requests", "16", "--trip-requests", "10",
                "--idle-seconds", "0.5", "--replicas", "2",
                "--instructions", "anchor" if COUNT_ANCHOR else "none",
