@@ -21,6 +21,7 @@ from cogsync.accounts import (
 from cogsync.app import SETTINGS_VARIABLE, CogsyncApp, build_components
 from cogsync.config import Limits, Settings, env, settings_to_json
 from cogsync.errors import StartupError
+from cogsync.transfer.commands import register as register_transfer_commands
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -351,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(outbox_retry)
     outbox_retry.add_argument("--json", action="store_true")
     outbox_retry.set_defaults(func=cmd_outbox_retry)
+    register_transfer_commands(sub)
     return parser
 
 
