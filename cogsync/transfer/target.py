@@ -86,6 +86,10 @@ class Target:
                 counts["pool.created"] += 1
                 if not self.dry_run:
                     tx.create_pool(self.pool_id, owner, settings.name, self.clock())
+                    # The source's usage so far, once: later runs' own sessions would
+                    # count on the source, and a re-run is to change nothing.
+                    if settings.sync_sessions_count:
+                        tx.add_sync_sessions({self.pool_id: settings.sync_sessions_count})
                     pool = tx.get_pool(self.pool_id)
             developer = settings.developer_provider_name
             if pool is not None and pool.developer_provider_name and (
@@ -118,9 +122,6 @@ class Target:
             if sync_changes and pool is not None and not self.dry_run:
                 tx.update_pool(self.pool_id, **sync_changes)
             changed += len(sync_changes)
-            sessions = settings.sync_sessions_count or 0
-            if pool is not None and sessions > pool.sync_sessions_count and not self.dry_run:
-                tx.add_sync_sessions({self.pool_id: sessions - pool.sync_sessions_count})
             counts["pool.settings"] += changed
         return notes
 
