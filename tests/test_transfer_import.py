@@ -22,6 +22,7 @@ from tests.server import Credentials, ServerProcess, wait_until
 from tests.transfer_helpers import (
     DEVELOPER,
     cogsync,
+    cogsync_here,
     one_error_line,
     read_lines,
     source_env,
@@ -331,31 +332,36 @@ def test_dry_run_writes_nothing(small: Source, tmp_path: Path) -> None:
     assert not list(target.data_dir.glob("import-*.state"))
 
 
-def test_import_errors_are_one_line(small: Source, tmp_path: Path) -> None:
-    source = small
+def test_import_errors_are_one_line(small: Source, tmp_path: Path, capsys: Any,
+                                    monkeypatch: Any) -> None:
     target = new_target(tmp_path / "target")
-    base = ["import", "--pool", source.pool_id, "--max-retries", "1", *target_args(target)]
-    creds = source_env(source.server)
+    base = ["import", "--pool", small.pool_id, "--max-retries", "1", *target_args(target)]
+    creds = source_env(small.server)
 
-    line = one_error_line(cogsync(*base, "--from", "ftp://example", env=creds))
-    assert "http://" in line
-    line = one_error_line(cogsync(*base, "--from", "http://127.0.0.1:9", env=creds))
-    assert "cannot reach the source" in line
+    def here(*args: str, env: dict[str, str] = creds) -> str:
+        return one_error_line(cogsync_here(capsys, monkeypatch, *args, env=env))
+
+    assert "http://" in here(*base, "--from", "ftp://example")
+    assert "cannot reach the source" in here(*base, "--from", "http://127.0.0.1:9")
     wrong = {**creds, "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
-    line = one_error_line(cogsync(*base, "--from", source.server.endpoint, env=wrong))
+    # This one as the real command, in a process of its own.
+    line = one_error_line(cogsync(*base, "--from", small.server.endpoint, env=wrong))
     assert "refused the credentials" in line
-    unknown = ["import", "--pool", "us-east-1:00000000-0000-4000-8000-000000000000",
-               "--from", source.server.endpoint, *target_args(target)]
-    line = one_error_line(cogsync(*unknown, env=creds))
-    assert "has no identity pool" in line
-    line = one_error_line(cogsync("import", "--from", source.server.endpoint, "--pool",
-                                  source.pool_id, "--data-dir", str(tmp_path / "nothing"),
-                                  env=creds))
-    assert "no cogsync database" in line
-    into = one_error_line(cogsync(*base, "--from", source.server.endpoint, "--into",
-                                  "us-east-1:11111111-1111-4111-8111-111111111111",
-                                  env=creds))
-    assert "no identity pool" in into
+    unknown = "us-east-1:00000000-0000-4000-8000-000000000000"
+    assert "has no identity pool" in here("import", "--pool", unknown, "--from",
+                                          small.server.endpoint, *target_args(target))
+    assert "no cogsync database" in here("import", "--from", small.server.endpoint, "--pool",
+                                         small.pool_id, "--data-dir", str(tmp_path / "none"))
+    assert "no identity pool" in here(*base, "--from", small.server.endpoint, "--into",
+                                      "us-east-1:11111111-1111-4111-8111-111111111111")
+    elsewhere = tmp_path / "other.state"
+    done = cogsync_here(capsys, monkeypatch, *base, "--from", small.server.endpoint,
+                        "--state", str(elsewhere), "--json", env=creds)
+    assert done.returncode == 0, done.stderr
+    other = ["import", "--pool", small.pool_id, "--into", small.pool_id, "--max-retries", "1",
+             *target_args(target)]
+    assert "belongs to the import" in here(*other, "--from", "http://127.0.0.1:1",
+                                           "--state", str(elsewhere))
 
 
 @pytest.mark.parametrize("flag", ["--concurrency=0", "--page-size=2000", "--max-retries=-1"])

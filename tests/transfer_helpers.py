@@ -108,6 +108,21 @@ def cogsync(*args: str, env: dict[str, str] | None = None,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def cogsync_here(capsys: Any, monkeypatch: Any, *args: str,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``cogsync ARGS`` run in this process (``cogsync.cli.main``): the same command
+    without an interpreter's start-up, for tests that run many short ones."""
+    from cogsync.cli import main
+
+    with monkeypatch.context() as patched:
+        for name, value in (env or {}).items():
+            patched.setenv(name, value)
+        capsys.readouterr()
+        status = main(list(args))
+        out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), status, out, err)
+
+
 def target_args(server: ServerProcess) -> list[str]:
     """The --data-dir (and --database) of a server, for the admin commands."""
     args = ["--data-dir", str(server.data_dir)]

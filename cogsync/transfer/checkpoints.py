@@ -106,12 +106,15 @@ class ImportState:
     def set(self, **values: str) -> None:
         self._write([self._set(k, v) for k, v in values.items()])
 
-    def bind(self, source: str, source_pool: str, target_pool: str) -> None:
-        """Ties a new state file to one import; refuses a file made for another."""
+    def bind(self, source: str, source_pool: str, target_pool: str, *,
+             check_only: bool = False) -> None:
+        """Ties a new state file to one import (unless ``check_only``); refuses a file
+        made for another."""
         wanted = {"source": source, "source_pool": source_pool, "target_pool": target_pool}
         known = {key: self.get(key) for key in wanted}
         if all(value is None for value in known.values()):
-            self.set(**wanted)
+            if not check_only:
+                self.set(**wanted)
             return
         if known != wanted:
             raise TransferError(

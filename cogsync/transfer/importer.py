@@ -70,13 +70,15 @@ class Importer:
     # --- the run ------------------------------------------------------------------------
 
     def run(self) -> ImportReport:
-        settings = self._source_settings()
-        self.report.notes += self.target.prepare(
-            settings, create=self.options.into is None, account=self.options.account,
-            counts=self.report.counts)
         state = ImportState(None if self.options.dry_run else self.options.state_path)
         try:
-            state.bind(self.source.where, self.source.pool_id, self.target.pool_id)
+            binding = (self.source.where, self.source.pool_id, self.target.pool_id)
+            state.bind(*binding, check_only=True)
+            settings = self._source_settings()
+            self.report.notes += self.target.prepare(
+                settings, create=self.options.into is None, account=self.options.account,
+                counts=self.report.counts)
+            state.bind(*binding)  # the source answered: the file is this import's now
             self._run(state)
         finally:
             state.close()
