@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -45,7 +48,7 @@ def postgres_at(folder: Path, key: str) -> ServerProcess:
 
 
 def run(server: ServerProcess, *args: str) -> str:
-    result = cogsync(*args, *target_args(server), env=server.env)
+    result = cogsync_here(*args, *target_args(server), env=server.env)
     assert result.returncode == 0, result.stderr
     return result.stderr
 
@@ -147,10 +150,17 @@ def test_postgresql_to_sqlite_gives_the_same_file(tmp_path: Path) -> None:
         source.stop()
     on_sqlite = sqlite_at(tmp_path / "sqlite", key)
     run(on_sqlite, "restore", str(tmp_path / "a.jsonl.gz"))
-    run(on_sqlite, "export", str(tmp_path / "b.jsonl.gz"))
-    assert (tmp_path / "b.jsonl.gz").read_bytes() == (tmp_path / "a.jsonl.gz").read_bytes()
+    # Streamed: to standard output, and back in from standard input.
+    piped = subprocess.run([sys.executable, "-m", "cogsync", "export", "--gzip",
+                            *target_args(on_sqlite)], capture_output=True,
+                           env={**os.environ, **on_sqlite.env}, timeout=120)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == (tmp_path / "a.jsonl.gz").read_bytes()
     again = postgres_at(tmp_path / "pg-again", key)
-    run(again, "restore", str(tmp_path / "b.jsonl.gz"))
+    loaded = subprocess.run([sys.executable, "-m", "cogsync", "restore", "-",
+                             *target_args(again)], input=piped.stdout, capture_output=True,
+                            env={**os.environ, **again.env}, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
     run(again, "export", str(tmp_path / "c.jsonl.gz"))
     assert (tmp_path / "c.jsonl.gz").read_bytes() == (tmp_path / "a.jsonl.gz").read_bytes()
 
@@ -208,8 +218,8 @@ def test_an_export_under_writes_is_one_snapshot(make_server: Any, tmp_path: Path
     assert checked > 0
 
 
-def test_restore_refusals_are_one_line_and_change_nothing(
-        make_server: Any, tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+def test_restore_refusals_are_one_line_and_change_nothing(make_server: Any,
+                                                          tmp_path: Path) -> None:
     server = make_server()
     where = dict(IdentityPoolId=server.pool_id, DatasetName="d",
                  IdentityId="us-east-1:00000000-0000-4000-8000-000000000001")
@@ -222,8 +232,7 @@ def test_restore_refusals_are_one_line_and_change_nothing(
     key = (server.data_dir / "master.key").read_text().strip()
     fresh = ServerProcess(tmp_path / "fresh", env={"COGSYNC_SECRET_KEY": key})
 
-    def here(*args: str, env: dict[str, str] | None = None) -> Any:
-        return cogsync_here(capsys, monkeypatch, *args, env=env)
+    here = cogsync_here
 
     def refused(name: str, text: str, *extra: str, into: ServerProcess = fresh) -> str:
         path = tmp_path / name

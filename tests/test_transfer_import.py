@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.identity_helpers import GCM_APP
 from tests.server import Credentials, ServerProcess, wait_until
 from tests.transfer_helpers import (
     DEVELOPER,
@@ -73,11 +74,12 @@ class Source:
 def prepare_source(server: ServerProcess, folder: Path, identities: int) -> Source:
     """The running server gets a generated pool (restored into its database) in an account
     of its own, whose key the tests use."""
-    created = json.loads(server.cli("accounts", "create", "--json"))
+    made = cogsync_here("accounts", "create", "--json", *target_args(server), env=server.env)
+    created = json.loads(made.stdout)
     server.credentials = Credentials(created["AccessKeyId"], created["SecretAccessKey"])
     generated = write_generated_pool(folder / "generated.jsonl", created["AccountId"],
                                      identities)
-    restored = cogsync("restore", str(folder / "generated.jsonl"), *target_args(server))
+    restored = cogsync_here("restore", str(folder / "generated.jsonl"), *target_args(server))
     assert restored.returncode == 0, restored.stderr
     return Source(server, generated.pool_id, generated.identities)
 
@@ -85,7 +87,8 @@ def prepare_source(server: ServerProcess, folder: Path, identities: int) -> Sour
 def new_target(folder: Path) -> ServerProcess:
     """A target database with an account, and no server running on it."""
     target = ServerProcess(folder)
-    target.cli("accounts", "create", "--json")
+    made = cogsync_here("accounts", "create", "--json", *target_args(target))
+    assert made.returncode == 0, made.stderr
     return target
 
 
@@ -102,26 +105,33 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Source]:
 
 def run_import(source: Source, target: ServerProcess, *extra: str,
                env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
-    result = cogsync("import", "--from", source.server.endpoint, "--pool", source.pool_id,
-                     "--page-size", PAGE, "--json", *extra, *target_args(target),
-                     env={**source_env(source.server), **(env or {})}, timeout=600)
+    result = cogsync_here("import", "--from", source.server.endpoint, "--pool",
+                          source.pool_id, "--page-size", PAGE, "--json", "--no-progress",
+                          *extra, *target_args(target),
+                          env={**source_env(source.server), **(env or {})})
     assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout), result.stderr
 
 
 def pool_export(server: ServerProcess, pool_id: str, path: Path) -> list[dict[str, Any]]:
-    result = cogsync("export", str(path), "--pool", pool_id, *target_args(server))
+    result = cogsync_here("export", str(path), "--pool", pool_id, *target_args(server))
     assert result.returncode == 0, result.stderr
     return read_lines(path)
 
 
+SETTINGS = ("name", "events", "push_sync", "cognito_streams", "allow_unauthenticated",
+            "allow_classic_flow", "developer_provider_name", "identity_attributes")
+
+
 def comparable(lines: list[dict[str, Any]]) -> list[str]:
-    """What an import carries: identities, developer logins (not when they were linked),
-    datasets with their records, in file order."""
+    """What an import carries: the pool's settings, identities, developer logins (not
+    when they were linked), datasets with their records, in file order."""
     kept = []
     for line in lines:
         kind = line.get("type")
-        if kind in ("identity", "dataset", "record"):
+        if kind == "pool":
+            kept.append(json.dumps({k: line[k] for k in SETTINGS}, sort_keys=True))
+        elif kind in ("identity", "dataset", "record"):
             kept.append(json.dumps(line, sort_keys=True))
         elif kind == "login":
             kept.append(json.dumps({**line, "created_at": None}, sort_keys=True))
@@ -156,6 +166,17 @@ def test_import_killed_resumed_idempotent_then_caught_up(
     pool = source.pool_id
 
     # --- the special cases, written through the API -----------------------------------
+    source.identity.update_identity_pool(
+        IdentityPoolId=pool, IdentityPoolName="generated", AllowUnauthenticatedIdentities=True,
+        DeveloperProviderName=DEVELOPER, IdentityPoolTags={"team": "games"},
+        SupportedLoginProviders={"accounts.example.com": "client-1"})
+    source.sync.set_identity_pool_configuration(
+        IdentityPoolId=pool, PushSync={"ApplicationArns": [GCM_APP]},
+        CognitoStreams={"StreamName": "changes", "StreamingStatus": "DISABLED"})
+    source.sync.set_cognito_events(IdentityPoolId=pool, Events={
+        "SyncTrigger": "arn:aws:lambda:us-east-1:123456789012:function:on-sync"})
+    orphan = "us-east-1:0badc0de-0000-4000-8000-000000000001"  # data, no identity record
+    source.put(orphan, "loose", {"k": "v"})
     big = source.developer_identity("big-user")
     for part in range(3):
         source.put(big, "big", {f"key{part}-{i:03d}": f"value {i}" for i in range(100)})
@@ -209,7 +230,16 @@ def test_import_killed_resumed_idempotent_then_caught_up(
     assert ids["already_imported"] == done_before
     assert ids["imported"] == listed_total - done_before
     assert report["logins"]["carried"] >= 6  # the resumed part's developer users at least
+    assert any("Sync Trigger" in note for note in report["notes"])
 
+    # Identities that ListIdentities cannot list are imported from a file of ids.
+    listed = tmp_path / "identities.txt"
+    listed.write_text(f"# more identities\n{orphan}\n{source.generated[0]}\n")
+    status, by_file, stderr = run_import(source, target, "--identities", str(listed),
+                                         "--state", str(tmp_path / "by-file.state"))
+    assert status == 0, stderr
+    assert by_file["identities"]["imported"] == 2
+    assert by_file["datasets"]["written"] == 1 and by_file["records"]["written"] == 1
     assert_same_pool(source, target, tmp_path)
     source_deletions = deletions(read_lines(tmp_path / "source.jsonl"))
     target_deletions = deletions(read_lines(tmp_path / "target.jsonl"))
@@ -275,17 +305,34 @@ def test_import_killed_resumed_idempotent_then_caught_up(
     assert removed["DatasetDeletedAfterRequestedSyncCount"] is True
 
 
-def test_import_backs_off_when_the_source_throttles(
+def test_import_backs_off_when_throttled_and_resumes_after_ctrl_c(
         make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
     source = prepare_source(make_server(env={"COGSYNC_RATE_LIMIT_POOL": "20"}), tmp_path, 30)
     target = new_target(tmp_path / "target")
     time.sleep(1.0)  # the pool's bucket refills after the writes of the set-up
+    state = target.data_dir / f"import-{source.pool_id.replace(':', '_')}.state"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "cogsync", "import", "--from", source.server.endpoint, "--pool",
+         source.pool_id, "--concurrency", "6", "--json", "--no-progress",
+         *target_args(target)],
+        env={**os.environ, **source_env(source.server)}, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert wait_until(lambda: done_in_state(state) >= 3 or first.poll() is not None,
+                      timeout=120, interval=0.02)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 130, err
+    stopped = json.loads(out)
+    assert stopped["interrupted"] and not stopped["complete"]
+    assert "run the same command again to resume" in err and "Traceback" not in err
+
     status, report, stderr = run_import(source, target, "--concurrency", "6")
     assert status == 0, stderr
     assert report["complete"]
     assert report["throttled"] > 0  # TooManyRequestsException, retried after a backoff
     assert report["seconds_waited"] > 0
-    assert report["identities"]["imported"] == 30
+    assert report["identities"]["already_imported"] >= 3
+    assert report["identities"]["imported"] == 30 - report["identities"]["already_imported"]
     assert_same_pool(source, target, tmp_path)
 
 
@@ -327,19 +374,19 @@ def test_dry_run_writes_nothing(small: Source, tmp_path: Path) -> None:
     assert report["identities"]["imported"] == 40
     assert report["datasets"]["written"] == 46  # 40 profiles, 6 inventories
     assert report["records"]["written"] > 0
-    found = cogsync("export", "-", "--pool", source.pool_id, *target_args(target))
+    found = cogsync_here("export", str(tmp_path / "x.jsonl"), "--pool", source.pool_id,
+                         *target_args(target))
     assert found.returncode == 2 and "no identity pool" in found.stderr
     assert not list(target.data_dir.glob("import-*.state"))
 
 
-def test_import_errors_are_one_line(small: Source, tmp_path: Path, capsys: Any,
-                                    monkeypatch: Any) -> None:
+def test_import_errors_are_one_line(small: Source, tmp_path: Path) -> None:
     target = new_target(tmp_path / "target")
     base = ["import", "--pool", small.pool_id, "--max-retries", "1", *target_args(target)]
     creds = source_env(small.server)
 
     def here(*args: str, env: dict[str, str] = creds) -> str:
-        return one_error_line(cogsync_here(capsys, monkeypatch, *args, env=env))
+        return one_error_line(cogsync_here(*args, env=env))
 
     assert "http://" in here(*base, "--from", "ftp://example")
     assert "cannot reach the source" in here(*base, "--from", "http://127.0.0.1:9")
@@ -355,7 +402,7 @@ def test_import_errors_are_one_line(small: Source, tmp_path: Path, capsys: Any,
     assert "no identity pool" in here(*base, "--from", small.server.endpoint, "--into",
                                       "us-east-1:11111111-1111-4111-8111-111111111111")
     elsewhere = tmp_path / "other.state"
-    done = cogsync_here(capsys, monkeypatch, *base, "--from", small.server.endpoint,
+    done = cogsync_here(*base, "--from", small.server.endpoint,
                         "--state", str(elsewhere), "--json", env=creds)
     assert done.returncode == 0, done.stderr
     other = ["import", "--pool", small.pool_id, "--into", small.pool_id, "--max-retries", "1",

@@ -4,7 +4,9 @@ exports read back as lines."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import json
 import os
 import random
@@ -108,19 +110,25 @@ def cogsync(*args: str, env: dict[str, str] | None = None,
                           text=True, timeout=timeout, env={**os.environ, **(env or {})})
 
 
-def cogsync_here(capsys: Any, monkeypatch: Any, *args: str,
-                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``cogsync ARGS`` run in this process (``cogsync.cli.main``): the same command
-    without an interpreter's start-up, for tests that run many short ones."""
+def cogsync_here(*args: str, env: dict[str, str] | None = None
+                 ) -> subprocess.CompletedProcess[str]:
+    """``cogsync ARGS`` run in this process (``cogsync.cli.main``, output captured): the
+    same command without an interpreter's start-up, for the many short runs of a test."""
     from cogsync.cli import main
 
-    with monkeypatch.context() as patched:
-        for name, value in (env or {}).items():
-            patched.setenv(name, value)
-        capsys.readouterr()
-        status = main(list(args))
-        out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(list(args), status, out, err)
+    out, err = io.StringIO(), io.StringIO()
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = main(list(args))
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return subprocess.CompletedProcess(list(args), status, out.getvalue(), err.getvalue())
 
 
 def target_args(server: ServerProcess) -> list[str]:
