@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import logging
 import os
 import sys
 from collections import Counter
@@ -17,16 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from cogsync.config import Settings, env
+from cogsync.commands.base import add_option_flags, open_database, settings_of
+from cogsync.config import EVERY, Settings
 from cogsync.crypto import MasterKey
 from cogsync.store.database import Store
-from cogsync.store.engine import make_engine, migrate
 from cogsync.transfer.errors import TransferError
 
-log = logging.getLogger("cogsync.transfer")
 Command = Callable[[argparse.Namespace], int]
 
 EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 1, 2, 130
@@ -37,71 +34,39 @@ def _one_line(text: str) -> str:
 
 
 def _guarded(command: Command) -> Command:
+    """Transfer errors and database errors as one line (others: cogsync.cli.main)."""
+
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
         except TransferError as exc:
             print(f"cogsync: {_one_line(str(exc))}", file=sys.stderr)
-        except KeyboardInterrupt:
-            print("cogsync: interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
         except SQLAlchemyError as exc:
             cause = getattr(exc, "orig", None) or exc
             print(f"cogsync: database error: {_one_line(str(cause)).split(' [SQL')[0]}",
                   file=sys.stderr)
-        except Exception as exc:  # noqa: BLE001 - the command line shows no tracebacks
-            log.debug("%s failed", args.command, exc_info=True)
-            print(f"cogsync: {args.command} failed: {type(exc).__name__}: "
-                  f"{_one_line(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
 
     return run
 
 
-# --- the target database --------------------------------------------------------------
+# --- the database -----------------------------------------------------------------------
 
-def _database_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--database", help="database URL (default: SQLite in --data-dir; also "
-        "COGSYNC_DATABASE_URL)")
-    parser.add_argument(
-        "--data-dir", help="folder of the SQLite file and the master key (default "
-        "./.cogsync; also COGSYNC_DATA_DIR)")
+def _master_key(settings: Settings) -> MasterKey:
+    """The master key the components were built with (its file exists by then)."""
+    if settings.secret_key:
+        return MasterKey.decode(settings.secret_key)
+    return MasterKey.load_or_create(settings.key_file)
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        data_dir=Path(args.data_dir or env("COGSYNC_DATA_DIR") or ".cogsync"),
-        database_url=args.database or env("COGSYNC_DATABASE_URL"),
-        secret_key=env("COGSYNC_SECRET_KEY"),
-    )
+def _open(args: argparse.Namespace, *, create: bool) -> tuple[Store, MasterKey]:
+    """The database of --data-dir / --database (migrated), and the master key. Without
+    ``create``, a database that does not exist is an error, not a new empty one."""
+    from cogsync.components import build_components
 
-
-def _open(settings: Settings, *, must_exist: bool) -> tuple[Store, MasterKey]:
-    """The database (migrated to the current schema) and the master key."""
-    url = settings.resolved_database_url
-    shown = make_url(url).render_as_string(hide_password=True) if "://" in url else url
-    if must_exist and settings.database_url is None and not (
-        settings.data_dir / "cogsync.db"
-    ).exists():
-        raise TransferError(
-            f"there is no cogsync database in {settings.data_dir} (give --data-dir or "
-            "--database)"
-        )
-    try:
-        engine = make_engine(url)
-        migrate(engine)
-    except (ArgumentError, SQLAlchemyError, ValueError, ImportError) as exc:
-        cause = getattr(exc, "orig", None) or exc
-        raise TransferError(f"cannot open the database {shown}: {_one_line(str(cause))}") \
-            from None
-    try:
-        master = (MasterKey.decode(settings.secret_key) if settings.secret_key
-                  else MasterKey.load_or_create(settings.key_file))
-    except (ValueError, OSError) as exc:
-        raise TransferError(f"the master key is not usable: {exc}") from None
-    return Store(engine), master
+    components = build_components(settings_of(args)) if create else open_database(args)
+    return components.store, _master_key(components.settings)
 
 
 # --- import ---------------------------------------------------------------------------
@@ -142,7 +107,6 @@ def cmd_import(args: argparse.Namespace) -> int:
     from cogsync.transfer.report import ImportReport, ProgressBar
     from cogsync.transfer.source import CallStats, Source, SourceOptions
 
-    logging.getLogger("botocore").setLevel(logging.WARNING)
     stats = CallStats()
     source = Source(
         SourceOptions(
@@ -154,8 +118,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         ),
         stats,
     )
-    settings = _settings(args)
-    store, _ = _open(settings, must_exist=True)
+    store, _ = _open(args, create=False)
+    settings = settings_of(args)
     target_pool = args.into or args.pool
     state_path = Path(args.state) if args.state else (
         settings.data_dir / _state_name(args.pool, target_pool))
@@ -213,7 +177,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from cogsync.transfer.export_format import open_output
     from cogsync.transfer.exporter import export, master_key_id
 
-    store, master = _open(_settings(args), must_exist=True)
+    store, master = _open(args, create=False)
     try:
         with open_output(args.file, args.gzip) as stream:
             counts = export(store, stream, master_key_id(master), args.pool)
@@ -231,7 +195,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     if args.file != "-" and not os.path.exists(args.file):
         raise TransferError(f"cannot read {args.file}: no such file")
-    store, master = _open(_settings(args), must_exist=False)
+    store, master = _open(args, create=True)
     try:
         with open_input(args.file) as lines:
             counts = restore(store, lines, args.file, master_key_id(master),
@@ -283,7 +247,7 @@ def register(subparsers: Any) -> None:
                      help="the checkpoint file (default: import-<pool>.state in --data-dir)")
     imp.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     imp.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _database_options(imp)
+    add_option_flags(imp, (EVERY,))
     imp.set_defaults(func=cmd_import)
 
     exp = subparsers.add_parser(
@@ -295,7 +259,7 @@ def register(subparsers: Any) -> None:
     exp.add_argument("--pool", metavar="POOL_ID", help="export this pool only")
     exp.add_argument("--gzip", action="store_true", help="compress (also when FILE ends .gz)")
     exp.add_argument("--json", action="store_true", help="print the counts as JSON")
-    _database_options(exp)
+    add_option_flags(exp, (EVERY,))
     exp.set_defaults(func=cmd_export)
 
     res = subparsers.add_parser(
@@ -308,5 +272,5 @@ def register(subparsers: Any) -> None:
                      help="leave out developer keys and signing keys (for a database with "
                      "another master key)")
     res.add_argument("--json", action="store_true", help="print the counts as JSON")
-    _database_options(res)
+    add_option_flags(res, (EVERY,))
     res.set_defaults(func=cmd_restore)
