@@ -87,7 +87,7 @@ def prepare_source(server: ServerProcess, folder: Path, identities: int) -> Sour
 def new_target(folder: Path) -> ServerProcess:
     """A target database with an account, and no server running on it."""
     target = ServerProcess(folder)
-    made = cogsync_here("accounts", "create", "--json", *target_args(target))
+    made = cogsync_here("accounts", "create", "--json", "--init", *target_args(target))
     assert made.returncode == 0, made.stderr
     return target
 

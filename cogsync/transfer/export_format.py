@@ -60,7 +60,7 @@ KINDS: dict[str, Kind] = {
             "access_keys",
             _fields(
                 "access_key_id:text account_id:text secret_ciphertext:base64 enabled:bool "
-                "created_at:float"
+                "created_at:float last_used_at:float?"
             ),
         ),
         Kind("server_key", "server_keys", _fields("name:text sealed:base64 created_at:float")),
@@ -187,10 +187,10 @@ def to_row(kind: Kind, line: dict[str, Any], number: int) -> dict[str, Any]:
     """The table row a line stands for; TransferError naming the line if it is malformed."""
     row: dict[str, Any] = {}
     for f in kind.fields:
-        if f.name not in line:
+        if f.name not in line and not f.codec.endswith("?"):  # optional: may be left out
             raise TransferError(f"line {number}: {kind.name} has no field {f.name!r}")
         try:
-            row[f.name] = _decode(f.codec, line[f.name])
+            row[f.name] = _decode(f.codec, line.get(f.name))
         except ValueError as exc:
             raise TransferError(f"line {number}: {kind.name} field {f.name!r} {exc}") from None
     return row
