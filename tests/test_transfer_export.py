@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from benchmarks.generated_pool import write_generated_pool
 from cogsync.transfer.export_format import KINDS
 from tests.identity_helpers import DEVELOPER_PROVIDER
 from tests.server import (
@@ -31,7 +32,6 @@ from tests.transfer_helpers import (
     one_error_line,
     read_lines,
     target_args,
-    write_generated_pool,
 )
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "migration.md"

@@ -18,17 +18,16 @@ from typing import Any
 
 import pytest
 
+from benchmarks.generated_pool import DEVELOPER, write_generated_pool
 from tests.identity_helpers import GCM_APP
 from tests.server import Credentials, ServerProcess, wait_until
 from tests.transfer_helpers import (
-    DEVELOPER,
     cogsync,
     cogsync_here,
     one_error_line,
     read_lines,
     source_env,
     target_args,
-    write_generated_pool,
 )
 
 IDENTITIES = int(os.environ.get("COGSYNC_TEST_IMPORT_IDENTITIES", "1200"))

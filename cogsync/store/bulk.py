@@ -40,6 +40,13 @@ DATASET_VALUES = (
 BATCH = 1000
 
 
+class StoredIdentity(NamedTuple):
+    identity_pool_id: str
+    created_at: float
+    last_modified_at: float
+    logins: tuple[tuple[str, str], ...]  # (provider, subject)
+
+
 class StoredDataset(NamedTuple):
     """A dataset row as it is stored, its merge mark included."""
 
@@ -62,6 +69,29 @@ def _binds(*names: str) -> dict[str, Any]:
     return {name: bindparam(name) for name in names}
 
 
+GET_IDENTITY = Prepared(
+    lambda d: select(
+        identities.c.identity_pool_id, identities.c.created_at, identities.c.last_modified_at
+    ).where(identities.c.identity_id == bindparam("id"))
+)
+IDENTITY_LOGINS = Prepared(
+    lambda d: select(identity_logins.c.provider, identity_logins.c.subject)
+    .where(identity_logins.c.identity_id == bindparam("id"))
+    .order_by(identity_logins.c.provider, identity_logins.c.subject)
+)
+INSERT_IDENTITY = Prepared(
+    lambda d: insert(identities).values(
+        identity_id=bindparam("id"),
+        identity_pool_id=bindparam("pool"),
+        created_at=bindparam("created"),
+        last_modified_at=bindparam("modified"),
+    )
+)
+UPDATE_IDENTITY = Prepared(
+    lambda d: update(identities)
+    .where(identities.c.identity_id == bindparam("id"))
+    .values(created_at=bindparam("created"), last_modified_at=bindparam("modified"))
+)
 IDENTITY_DATASETS = Prepared(
     lambda d: select(
         datasets.c.dataset_id, datasets.c.name, *(datasets.c[name] for name in DATASET_VALUES)
@@ -140,28 +170,21 @@ class BulkQueries(Queries):
 
     # --- identities -------------------------------------------------------------
 
+    def identity(self, identity_id: str) -> StoredIdentity | None:
+        row = GET_IDENTITY.first(self, id=identity_id)
+        if row is None:
+            return None
+        logins = tuple((r[0], r[1]) for r in IDENTITY_LOGINS.rows(self, id=identity_id))
+        return StoredIdentity(row[0], row[1], row[2], logins)
+
     def put_identity(
-        self, pool_id: str, identity_id: str, created_at: float, last_modified_at: float
+        self, pool_id: str, identity_id: str, created_at: float, last_modified_at: float,
+        *, exists: bool,
     ) -> None:
-        """Inserts the identity, or sets its dates (it must be of ``pool_id``)."""
-        found = self.execute(
-            select(identities.c.identity_pool_id).where(identities.c.identity_id == identity_id)
-        ).first()
-        if found is None:
-            self.execute(
-                insert(identities).values(
-                    identity_id=identity_id,
-                    identity_pool_id=pool_id,
-                    created_at=created_at,
-                    last_modified_at=last_modified_at,
-                )
-            )
-        else:
-            self.execute(
-                update(identities)
-                .where(identities.c.identity_id == identity_id)
-                .values(created_at=created_at, last_modified_at=last_modified_at)
-            )
+        """Inserts the identity, or (``exists``) sets its dates."""
+        statement = UPDATE_IDENTITY if exists else INSERT_IDENTITY
+        statement.run(self, id=identity_id, pool=pool_id, created=created_at,
+                      modified=last_modified_at)
 
     # --- datasets and records ---------------------------------------------------
 

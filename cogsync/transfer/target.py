@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from cogsync.store.bulk import BulkQueries, StoredDataset
+from cogsync.store.bulk import BulkQueries, StoredDataset, StoredIdentity
 from cogsync.store.database import Store, Tx
 from cogsync.sync.models import Identity, Record
 from cogsync.transfer.errors import TransferError
@@ -131,7 +131,8 @@ class Target:
                      developer_users: list[str] | None) -> str | None:
         """The identity and its developer logins; why it was skipped, or None."""
         with self._tx() as tx:
-            existing: Identity | None = tx.get_identity(identity_id)
+            bulk = BulkQueries.of(tx)
+            existing = bulk.identity(identity_id)
             if existing is not None and existing.identity_pool_id != self.pool_id:
                 return (f"the identity id is in another pool ({existing.identity_pool_id}) "
                         "of the target")
@@ -140,15 +141,14 @@ class Target:
             if existing is None or (existing.created_at, existing.last_modified_at) != (
                 created_at, last_modified_at
             ):
-                BulkQueries.of(tx).put_identity(
-                    self.pool_id, identity_id, created_at, last_modified_at
-                )
+                bulk.put_identity(self.pool_id, identity_id, created_at, last_modified_at,
+                                  exists=existing is not None)
             provider = self.developer_provider
             if developer_users is not None and provider is not None:
                 self._developer_logins(tx, identity_id, existing, provider, developer_users)
             return None
 
-    def _developer_logins(self, tx: Tx, identity_id: str, existing: Identity | None,
+    def _developer_logins(self, tx: Tx, identity_id: str, existing: StoredIdentity | None,
                           provider: str, users: list[str]) -> None:
         now = self.clock()
         linked = {s for p, s in (existing.logins if existing else ()) if p == provider}
