@@ -287,34 +287,28 @@ class Source:
         except SourceError:
             return None
 
+    def _all(self, client: Any, operation: str, member: str, **params: Any) -> list[Any]:
+        """The items of every page of a listing that pages with NextToken."""
+        found: list[Any] = []
+        while True:
+            page = self.call(client, operation, **params)
+            found += page.get(member) or []
+            if not page.get("NextToken"):
+                return found
+            params["NextToken"] = page["NextToken"]
+
     def developer_users(self, identity_id: str) -> list[str]:
         """The developer user identifiers linked to the identity."""
-        users: list[str] = []
-        params: dict[str, Any] = dict(
-            IdentityPoolId=self.pool_id, IdentityId=identity_id, MaxResults=IDENTITIES_PAGE
-        )
-        while True:
-            page = self.call(self.identity, "lookup_developer_identity", **params)
-            users += page.get("DeveloperUserIdentifierList") or []
-            if not page.get("NextToken"):
-                return users
-            params["NextToken"] = page["NextToken"]
+        return self._all(self.identity, "lookup_developer_identity",
+                         "DeveloperUserIdentifierList", IdentityPoolId=self.pool_id,
+                         IdentityId=identity_id, MaxResults=IDENTITIES_PAGE)
 
     # --- sync data --------------------------------------------------------------------
 
     def datasets(self, identity_id: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        params: dict[str, Any] = dict(
-            IdentityPoolId=self.pool_id,
-            IdentityId=identity_id,
-            MaxResults=min(DATASETS_PAGE, self.options.page_size),
-        )
-        while True:
-            page = self.call(self.sync, "list_datasets", **params)
-            found += page.get("Datasets") or []
-            if not page.get("NextToken"):
-                return found
-            params["NextToken"] = page["NextToken"]
+        return self._all(self.sync, "list_datasets", "Datasets", IdentityPoolId=self.pool_id,
+                         IdentityId=identity_id,
+                         MaxResults=min(DATASETS_PAGE, self.options.page_size))
 
     def _pages(
         self, identity_id: str, name: str, last_sync_count: int, page_size: int
