@@ -35,6 +35,7 @@ from cogsync.errors import (
     UnknownOperation,
     UnrecognizedClient,
 )
+from cogsync.http_cors import CorsPolicy
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
@@ -134,6 +135,7 @@ class CogsyncApp:
         )
         self._open_caller: Caller | None = None
         self._head_revision = head_revision()
+        self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -218,6 +220,9 @@ class CogsyncApp:
             await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
+            return  # a CORS preflight, answered for every route alike
+        send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)

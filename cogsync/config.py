@@ -51,6 +51,9 @@ class Settings:
     workers: int = 1
     log_level: str = "info"
     access_log: bool = False
+    # Origins whose pages may call cogsync: ("*",), ("none",) or origins; None: the
+    # default (any origin; in open mode only pages on this machine). See http_cors.
+    cors_origins: tuple[str, ...] | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     # Fixed credentials for scripted set-ups, used only when the database is new.
     bootstrap_access_key_id: str | None = None
@@ -254,6 +257,30 @@ def pool_id(text: str) -> str:
     return text
 
 
+ANY_ORIGIN = "*"
+NO_ORIGIN = "none"
+_ORIGIN = re.compile(r"https?://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def cors_origins(text: str) -> tuple[str, ...]:
+    """``*``, ``none``, or a comma list of origins (``scheme://host[:port]``)."""
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if entries in ([ANY_ORIGIN], [NO_ORIGIN]):
+        return (entries[0],)
+    if not entries:
+        raise ValueError("must be *, none, or a comma list of origins")
+    origins = []
+    for entry in entries:
+        origin = entry.rstrip("/").lower()
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"must be *, none or origins (scheme://host[:port], e.g. "
+                f"https://app.example.com); {entry!r} is not one"
+            )
+        origins.append(origin)
+    return tuple(origins)
+
+
 def text(value: str) -> str:
     return value
 
@@ -326,6 +353,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("open_mode", "COGSYNC_OPEN", switch,
            "open test mode: signatures are not verified (never in production)",
            flag="--open", is_switch=True),
+    Option("cors_origins", "COGSYNC_CORS_ORIGINS", cors_origins,
+           "origins whose web pages may call cogsync: *, none, or a comma list such as "
+           "https://app.example.com,http://localhost:3000", flag="--cors-origins",
+           metavar="ORIGINS", default_text="any origin; in open mode, pages on this machine"),
     Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
            "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
            metavar="LEVEL"),
@@ -452,5 +483,7 @@ def settings_from_json(text: str) -> Settings:
     raw["data_dir"] = Path(raw["data_dir"])
     raw["limits"] = Limits(**raw["limits"])
     raw["push_urls"] = tuple(raw["push_urls"])
+    if raw.get("cors_origins") is not None:
+        raw["cors_origins"] = tuple(raw["cors_origins"])
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in raw.items() if k in known})

@@ -102,7 +102,8 @@ def test_a_failed_commit_fails_every_write_of_the_batch_and_applies_none(store: 
         with store.write() as tx:
             tx.driver.execute("PRAGMA defer_foreign_keys = ON")
             tx.driver.execute(
-                "INSERT INTO access_keys VALUES ('AKNOACCOUNT', '999999999999', x'00', 1, 0)"
+                "INSERT INTO access_keys (access_key_id, account_id, secret_ciphertext, enabled, "
+                "created_at) VALUES ('AKNOACCOUNT', '999999999999', x'00', 1, 0)"
             )
         await store.durable()
         return "committed"
