@@ -37,6 +37,7 @@ from cogsync.errors import (
 )
 from cogsync.http_cors import CorsPolicy
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
+from cogsync.identity.web_identity import WebIdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
@@ -49,10 +50,12 @@ from cogsync.protocol.model import (
     identity_model,
     sync_model,
 )
+from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
 from cogsync.store.engine import head_revision
+from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
 
 if TYPE_CHECKING:
@@ -90,6 +93,11 @@ class CogsyncApp:
         self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
         self.identity_model = identity_model()
         self.identity_router = Router(self.identity_model, (IDENTITY_TARGET_PREFIX,))
+        self.sts = StsEndpoint(
+            WebIdentityService(components.store, components.signer, components.credentials),
+            self._authenticate,
+            self._in_thread,
+        )
         # SQLite answers in microseconds and serializes writers anyway: its work runs on
         # the event loop, where 16 threads fighting for the GIL cost five times the
         # throughput. PostgreSQL waits on the network: its work runs on threads.
@@ -234,6 +242,8 @@ class CogsyncApp:
                 pool_id, identity_id = await self._live_subject(request)
                 await self._stream_live(pool_id, identity_id, receive, send, request_id)
                 return
+            elif is_query_request(request):
+                response = await self.sts.handle(request, request_id)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
                 response = await self._dispatch_identity(request)
             else:
@@ -435,7 +445,7 @@ class CogsyncApp:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
             verify(request, claim, secret, region=self.settings.region, service=service)
-            return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+            return identity.caller()
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
@@ -458,7 +468,7 @@ class CogsyncApp:
             claim = parse_signed_request(request)
             if claim.security_token is not None:
                 identity, _ = self.c.credentials.open(claim.access_key_id, claim.security_token)
-                return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+                return identity.caller()
             hit, key = self.c.keyring.cached(claim.access_key_id)
             if not hit:
                 key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)

@@ -31,6 +31,8 @@ class Limits:
 
     datasets_per_identity: int = 20
     dataset_bytes: int = 1024 * 1024
+    # Live records per dataset; tombstones (removed records) do not count, like NumRecords.
+    records_per_dataset: int = 1024
     records_page: int = 1024  # ListRecords: default and largest MaxResults
     datasets_page: int = 64  # ListDatasets
     pools_page: int = 60  # ListIdentityPoolUsage
@@ -411,6 +413,8 @@ OPTIONS: tuple[Option, ...] = (
            "datasets per identity"),
     Option("limits.dataset_bytes", "COGSYNC_MAX_DATASET_BYTES", whole_number(1),
            "bytes of keys plus values of the live records of one dataset"),
+    Option("limits.records_per_dataset", "COGSYNC_MAX_RECORDS", whole_number(1),
+           "live records of one dataset (removed records do not count)"),
     Option("limits.session_ttl_seconds", "COGSYNC_SESSION_TTL", seconds(1),
            "seconds a SyncSessionToken from ListRecords stays valid"),
 )

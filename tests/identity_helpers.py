@@ -59,3 +59,27 @@ def new_unauthenticated(server: ServerProcess, pool_id: str) -> tuple[str, Any]:
     """A fresh unauthenticated identity and a sync client acting as it."""
     identity_id, creds = unauthenticated_credentials(server, pool_id)
     return identity_id, sync_client_for(server, creds)
+
+
+def sts_client(server: ServerProcess, credentials: dict[str, Any] | None = None,
+               **config: Any) -> Any:
+    """boto3's STS against the server: unsigned (what AssumeRoleWithWebIdentity needs), or
+    signed with temporary credentials as STS returns them."""
+    if credentials is None:
+        return boto3.client("sts", endpoint_url=server.endpoint, region_name=REGION,
+                            config=Config(signature_version=UNSIGNED,
+                                          retries={"max_attempts": 1}, **config))
+    return boto3.client(
+        "sts", endpoint_url=server.endpoint, region_name=REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials.get("SecretAccessKey") or credentials["SecretKey"],
+        aws_session_token=credentials["SessionToken"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def sts_credentials(credentials: dict[str, Any]) -> dict[str, Any]:
+    """STS's credentials in the shape sync_client_for takes (Cognito Identity's names)."""
+    return {"AccessKeyId": credentials["AccessKeyId"],
+            "SecretKey": credentials["SecretAccessKey"],
+            "SessionToken": credentials["SessionToken"]}

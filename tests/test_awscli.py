@@ -37,11 +37,15 @@ class CliResult:
 
 
 class Aws:
-    """Runs ``aws cognito-sync <command>`` against one server with one key."""
+    """Runs ``aws <service> <command>`` against one server with one key (``aws
+    cognito-sync`` unless told; ``unsigned`` adds ``--no-sign-request``)."""
 
-    def __init__(self, executable: str, server: ServerProcess):
+    def __init__(self, executable: str, server: ServerProcess, service: str = "cognito-sync",
+                 unsigned: bool = False):
         assert server.credentials is not None
         self.executable = executable
+        self.service = service
+        self.unsigned = ["--no-sign-request"] if unsigned else []
         self.endpoint = server.endpoint
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.env.update(
@@ -55,7 +59,7 @@ class Aws:
         )
 
     def run(self, command: str, *args: str) -> CliResult:
-        cmd = [self.executable, "cognito-sync", command, *args,
+        cmd = [self.executable, self.service, command, *args, *self.unsigned,
                "--endpoint-url", self.endpoint, "--region", REGION, "--output", "json"]
         done = subprocess.run(cmd, capture_output=True, text=True, env=self.env, timeout=60)
         return CliResult(done.returncode, done.stdout, done.stderr)
@@ -66,10 +70,14 @@ class Aws:
 
 @pytest.fixture(scope="module")
 def aws(server: ServerProcess) -> Aws:
+    return Aws(aws_executable(), server)
+
+
+def aws_executable() -> str:
     executable = shutil.which("aws")
     if executable is None:
         pytest.fail("the AWS CLI ('aws') is a test dependency: pip install -e '.[test]'")
-    return Aws(executable, server)
+    return executable
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +217,14 @@ def test_cognito_events(aws: Aws, cli_pool: str) -> None:
                   "--events", json.dumps({"NoSuchEvent": LAMBDA_ARN}))
     assert bad.code != 0
     assert "InvalidParameterException" in bad.stderr
+    # As AWS documents it: only the event types given change, so an empty map changes
+    # nothing, and an empty value clears a trigger.
+    aws("set-cognito-events", "--identity-pool-id", cli_pool, "--events", "{}")
+    assert aws("get-cognito-events", "--identity-pool-id", cli_pool) == {
+        "Events": {"SyncTrigger": LAMBDA_ARN}}
+    aws("set-cognito-events", "--identity-pool-id", cli_pool,
+        "--events", json.dumps({"SyncTrigger": ""}))
+    assert aws("get-cognito-events", "--identity-pool-id", cli_pool) == {"Events": {}}
 
 
 def test_identity_pool_configuration(aws: Aws, cli_pool: str) -> None:

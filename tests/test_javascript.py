@@ -22,8 +22,10 @@ NODE_TIMEOUT = 120
 def test_javascript_sdks_and_sync_manager(make_server: Callable[..., ServerProcess]) -> None:
     tool("node")
     tool("npm")
-    server = make_server()
+    # Limits above one page of each listing, for the Sync Manager's paging test.
+    server = make_server(env={"COGSYNC_MAX_RECORDS": "1100", "COGSYNC_MAX_DATASETS": "70"})
     pool_id = make_pool(server, unauthenticated=True, push=True)
-    env = node_env(server, pool_id, COGSYNC_DEVELOPER_PROVIDER=DEVELOPER_PROVIDER,
-                   COGSYNC_GCM_APP_ARN=GCM_APP)
+    account = server.client("sts").get_caller_identity()["Account"]
+    env = node_env(server, pool_id, COGSYNC_ACCOUNT_ID=account,
+                   COGSYNC_DEVELOPER_PROVIDER=DEVELOPER_PROVIDER, COGSYNC_GCM_APP_ARN=GCM_APP)
     run_node_tests(JS_DIR, env, NODE_TIMEOUT)

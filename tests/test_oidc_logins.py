@@ -36,10 +36,10 @@ class Provider:
         self.jwks = {"keys": [jwk]}
 
     def token(self, sub: str, *, audience: str = CLIENT_ID, issuer: str = ISSUER,
-              expires_in: int = 300, key: Any = None) -> str:
+              expires_in: int = 300, key: Any = None, **extra: Any) -> str:
         now = int(time.time())
         claims = {"iss": issuer, "sub": sub, "aud": audience, "iat": now,
-                  "exp": now + expires_in}
+                  "exp": now + expires_in, **extra}
         return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "k1"})
 
 

@@ -84,11 +84,16 @@ def test_sns_push_reaches_other_devices_only(sns_server: ServerProcess,
     messages = wait_until(lambda: sns.messages_for(home.token("tablet")))
     assert len(messages) == 1
     structure = messages[0]
-    gcm = json.loads(structure["GCM"])["data"]
-    assert gcm == {"source": "cognito-sync", "type": "SyncTrigger", "syncCount": count,
-                   "identityPoolId": home.pool, "identityId": home.identity,
-                   "datasetName": "notes"}
-    apns = json.loads(structure["APNS"])
+    # GCM (FCM) and ADM deliver data as string extras: Android's sync manager reads
+    # extras.getString("syncCount") and parses it, so every value is a string.
+    expected = {"source": "cognito-sync", "type": "SyncTrigger", "syncCount": str(count),
+                "identityPoolId": home.pool, "identityId": home.identity,
+                "datasetName": "notes"}
+    for platform in ("GCM", "ADM"):
+        data = json.loads(structure[platform])["data"]
+        assert data == expected and all(isinstance(v, str) for v in data.values())
+        assert int(data["syncCount"]) == count
+    apns = json.loads(structure["APNS"])  # APNS as AWS sends it: the count a number
     assert apns["aps"] == {"content-available": 1} and apns["syncCount"] == count
     assert sns.messages_for(home.token("phone")) == []  # the writer is not told
     # The endpoint was made under the pool's GCM application, for the tablet's token.

@@ -32,6 +32,10 @@ _KEY_NAME = "openid-signing-key"
 _PURPOSE = b"openid-signing-key"
 
 
+class TokenExpired(NotAuthorized):
+    """A well-signed token past its ``exp`` (STS tells this apart from a bad token)."""
+
+
 class TokenSigner:
     """Signs and verifies cogsync's own OpenID tokens (RS256)."""
 
@@ -89,6 +93,8 @@ class TokenSigner:
                 issuer=self.issuer,
                 options={"verify_aud": False, "require": ["exp", "sub", "aud"]},
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenExpired(f"Invalid login token. Token expired: {exc}") from None
         except jwt.PyJWTError as exc:
             raise NotAuthorized(f"Invalid login token: {exc}") from None
 

@@ -73,7 +73,7 @@ def get_id(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
 
 
 def get_credentials_for_identity(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
-    creds = svc.get_credentials(p["IdentityId"], p.get("Logins") or {})
+    creds = svc.get_credentials(p["IdentityId"], p.get("Logins") or {}, p.get("CustomRoleArn"))
     return {
         "IdentityId": p["IdentityId"],
         "Credentials": {
@@ -165,6 +165,75 @@ def delete_identities(svc: IdentityService, caller: Caller | None, p: Params) ->
     }
 
 
+def unlink_identity(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    svc.unlink_identity(p["IdentityId"], p["Logins"], p["LoginsToRemove"])
+    return None
+
+
+# --- pool access settings (developer credentials) ------------------------------------
+
+
+def get_identity_pool_roles(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    roles = svc.access.get_roles(_developer(caller), p["IdentityPoolId"])
+    return {
+        "IdentityPoolId": p["IdentityPoolId"],
+        "Roles": roles.roles,
+        "RoleMappings": roles.role_mappings or None,
+    }
+
+
+def set_identity_pool_roles(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    svc.access.set_roles(
+        _developer(caller), p["IdentityPoolId"], p["Roles"], p.get("RoleMappings")
+    )
+    return None
+
+
+def tag_resource(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    svc.access.tag(_developer(caller), p["ResourceArn"], p["Tags"])
+    return {}
+
+
+def untag_resource(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    svc.access.untag(_developer(caller), p["ResourceArn"], p["TagKeys"])
+    return {}
+
+
+def list_tags_for_resource(svc: IdentityService, caller: Caller | None, p: Params) -> Result:
+    return {"Tags": svc.access.list_tags(_developer(caller), p["ResourceArn"])}
+
+
+def _principal_tags(p: Params, use_defaults: bool, tags: dict[str, str]) -> Result:
+    return {
+        "IdentityPoolId": p["IdentityPoolId"],
+        "IdentityProviderName": p["IdentityProviderName"],
+        "UseDefaults": use_defaults,
+        "PrincipalTags": tags,
+    }
+
+
+def get_principal_tag_attribute_map(
+    svc: IdentityService, caller: Caller | None, p: Params
+) -> Result:
+    found = svc.access.get_principal_tags(
+        _developer(caller), p["IdentityPoolId"], p["IdentityProviderName"]
+    )
+    return _principal_tags(p, found.use_defaults, found.principal_tags)
+
+
+def set_principal_tag_attribute_map(
+    svc: IdentityService, caller: Caller | None, p: Params
+) -> Result:
+    stored = svc.access.set_principal_tags(
+        _developer(caller),
+        p["IdentityPoolId"],
+        p["IdentityProviderName"],
+        p.get("UseDefaults"),
+        p.get("PrincipalTags"),
+    )
+    return _principal_tags(p, stored.use_defaults, stored.principal_tags)
+
+
 HANDLERS: dict[str, Handler] = {
     "CreateIdentityPool": create_identity_pool,
     "DescribeIdentityPool": describe_identity_pool,
@@ -181,4 +250,12 @@ HANDLERS: dict[str, Handler] = {
     "ListIdentities": list_identities,
     "DescribeIdentity": describe_identity,
     "DeleteIdentities": delete_identities,
+    "UnlinkIdentity": unlink_identity,
+    "GetIdentityPoolRoles": get_identity_pool_roles,
+    "SetIdentityPoolRoles": set_identity_pool_roles,
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListTagsForResource": list_tags_for_resource,
+    "GetPrincipalTagAttributeMap": get_principal_tag_attribute_map,
+    "SetPrincipalTagAttributeMap": set_principal_tag_attribute_map,
 }

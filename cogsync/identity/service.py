@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cogsync.auth.caller import Caller
@@ -21,6 +21,9 @@ from cogsync.errors import (
     ServiceError,
 )
 from cogsync.identity.openid import COGNITO_PROVIDER, OpenIdProvider, TokenSigner
+from cogsync.identity.pool_access import PoolAccessService
+from cogsync.identity.pools import accepts_provider, own_pool
+from cogsync.identity.roles import LoginClaims, resolve_role
 from cogsync.store.database import Store, Tx
 from cogsync.sync.merges import merge_sync_data
 from cogsync.sync.models import Identity, IdentityPool, Page
@@ -49,6 +52,7 @@ class Login:
     provider: str
     subject: str
     identity_id: str | None = None  # set for cogsync's own tokens: they name the identity
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)  # for role mappings
 
 
 class IdentityService:
@@ -69,14 +73,9 @@ class IdentityService:
         self.tokens = tokens
         self.region = region
         self.clock = clock
+        self.access = PoolAccessService(store, clock)  # roles, tags, principal tag maps
 
     # --- pools (developer credentials) ------------------------------------------
-
-    def _own_pool(self, tx: Tx, caller: Caller, pool_id: str) -> IdentityPool:
-        pool = tx.get_pool(pool_id)
-        if pool is None or pool.account_id != caller.account_id:
-            raise ResourceNotFound(f"IdentityPool '{pool_id}' not found.")
-        return pool
 
     def create_pool(self, caller: Caller, p: dict[str, Any]) -> IdentityPool:
         pool_id = f"{self.region}:{uuid.uuid4()}"
@@ -89,11 +88,11 @@ class IdentityService:
 
     def describe_pool(self, caller: Caller, pool_id: str) -> IdentityPool:
         with self.store.read() as tx:
-            return self._own_pool(tx, caller, pool_id)
+            return own_pool(tx, caller, pool_id)
 
     def update_pool(self, caller: Caller, p: dict[str, Any]) -> IdentityPool:
         with self.store.write() as tx:
-            current = self._own_pool(tx, caller, p["IdentityPoolId"])
+            current = own_pool(tx, caller, p["IdentityPoolId"])
             self._write_attributes(tx, current.identity_pool_id, p, current)
             pool = tx.get_pool(current.identity_pool_id)
         assert pool is not None
@@ -121,8 +120,9 @@ class IdentityService:
 
     def delete_pool(self, caller: Caller, pool_id: str) -> None:
         with self.store.write() as tx:
-            self._own_pool(tx, caller, pool_id)
+            own_pool(tx, caller, pool_id)
             tx.delete_pool(pool_id)
+            tx.forget_pool_access(pool_id)
 
     def list_pools(
         self, caller: Caller, max_results: int, next_token: str | None
@@ -139,19 +139,6 @@ class IdentityService:
 
     # --- logins -----------------------------------------------------------------
 
-    def _accepts(self, pool: IdentityPool, provider: str) -> bool:
-        """Whether the pool is configured for an external provider."""
-        attributes = pool.attributes
-        if provider in (attributes.get("SupportedLoginProviders") or {}):
-            return True
-        for arn in attributes.get("OpenIdConnectProviderARNs") or ():
-            if arn.split("oidc-provider/", 1)[-1] == provider:
-                return True
-        return any(
-            entry.get("ProviderName") == provider
-            for entry in attributes.get("CognitoIdentityProviders") or ()
-        )
-
     def verify_logins(self, pool: IdentityPool, logins: dict[str, str]) -> list[Login]:
         verified: list[Login] = []
         for provider, token in logins.items():
@@ -159,16 +146,16 @@ class IdentityService:
                 claims = self.signer.verify(token)
                 if claims.get("aud") != pool.identity_pool_id:
                     raise NotAuthorized("Invalid login token. The token is for another pool.")
-                verified.append(Login(provider, str(claims["sub"]), str(claims["sub"])))
+                verified.append(Login(provider, str(claims["sub"]), str(claims["sub"]), claims))
                 continue
             external = self.providers.get(provider)
-            if external is None or not self._accepts(pool, provider):
+            if external is None or not accepts_provider(pool, provider):
                 raise NotAuthorized(
                     f"Invalid login token. Provider '{provider}' is not configured for this "
                     "identity pool."
                 )
             claims = external.verify(token)
-            verified.append(Login(provider, str(claims["sub"])))
+            verified.append(Login(provider, str(claims["sub"]), claims=claims))
         return verified
 
     def _pool_of_identity(self, tx: Tx, identity_id: str) -> tuple[Identity, IdentityPool]:
@@ -202,7 +189,7 @@ class IdentityService:
     def _merge(self, tx: Tx, pool: IdentityPool, source: str, target: str, now: float) -> None:
         """Identity ``source`` becomes part of ``target``: logins and sync data move."""
         source_identity = tx.get_identity(source)
-        if source_identity is None:  # a token for a deleted identity
+        if source_identity is None or tx.is_inaccessible(source):  # a token for a gone one
             raise NotAuthorized(f"Identity '{source}' no longer exists.")
         tx.move_logins(source, target)
         merge_sync_data(tx, pool.identity_pool_id, source, target)
@@ -236,13 +223,20 @@ class IdentityService:
             ]
             known = [owner for owner in owners if owner is not None]
             target = known[0] if known else self._new_identity(tx, pool, now)
+            if tx.is_inaccessible(target):  # a token of an identity closed since
+                raise NotAuthorized(f"Identity '{target}' is no longer accessible.")
             return self._link(tx, pool, target, verified, now)
 
     def _authorize_identity(
         self, tx: Tx, identity_id: str, logins: dict[str, str]
-    ) -> tuple[IdentityPool, list[str]]:
-        """Checks that the caller may act as the identity; returns its pool and amr."""
+    ) -> tuple[IdentityPool, list[str], list[Login]]:
+        """Checks that the caller may act as the identity; returns its pool, amr and the
+        verified logins."""
         identity, pool = self._pool_of_identity(tx, identity_id)
+        if tx.is_inaccessible(identity_id):
+            raise NotAuthorized(
+                f"Identity '{identity_id}' is no longer accessible: its last login was unlinked."
+            )
         verified = self.verify_logins(pool, logins)
         now = self.clock()
         if not verified:
@@ -252,7 +246,7 @@ class IdentityService:
                 raise NotAuthorized(
                     "Unauthenticated access is not supported for this identity pool."
                 )
-            return pool, ["unauthenticated"]
+            return pool, ["unauthenticated"], []
         for login in verified:
             owner = login.identity_id or tx.find_login(
                 pool.identity_pool_id, login.provider, login.subject
@@ -266,16 +260,29 @@ class IdentityService:
         providers = sorted(
             {login.provider for login in verified} | {provider for provider, _ in identity.logins}
         )
-        return pool, ["authenticated", *providers]
+        return pool, ["authenticated", *providers], verified
 
-    def get_credentials(self, identity_id: str, logins: dict[str, str]) -> TemporaryCredentials:
+    def get_credentials(
+        self, identity_id: str, logins: dict[str, str], custom_role_arn: str | None = None
+    ) -> TemporaryCredentials:
+        """The enhanced flow: credentials for the role the pool's roles and role mappings
+        give this identity (none if the pool has no roles)."""
         with self.store.write() as tx:
-            pool, _ = self._authorize_identity(tx, identity_id, logins)
-        return self.credentials.issue(pool.account_id, pool.identity_pool_id, identity_id)
+            pool, _, verified = self._authorize_identity(tx, identity_id, logins)
+            roles = tx.pool_roles(pool.identity_pool_id)
+        role = resolve_role(
+            roles,
+            authenticated=bool(verified),
+            logins=[LoginClaims(login.provider, login.claims) for login in verified],
+            custom_role_arn=custom_role_arn,
+        )
+        return self.credentials.issue(
+            pool.account_id, pool.identity_pool_id, identity_id, role_arn=role
+        )
 
     def get_open_id_token(self, identity_id: str, logins: dict[str, str]) -> str:
         with self.store.write() as tx:
-            pool, amr = self._authorize_identity(tx, identity_id, logins)
+            pool, amr, _ = self._authorize_identity(tx, identity_id, logins)
         return self.signer.issue(pool.identity_pool_id, identity_id, amr, OPEN_ID_TOKEN_SECONDS)
 
     # --- developer-authenticated identities -------------------------------------
@@ -295,7 +302,7 @@ class IdentityService:
         duration: int | None,
     ) -> tuple[str, str]:
         with self.store.read() as tx:
-            pool = self._own_pool(tx, caller, pool_id)
+            pool = own_pool(tx, caller, pool_id)
         developer = pool.developer_provider_name
         if not developer or developer not in logins:
             raise InvalidParameter(
@@ -337,7 +344,7 @@ class IdentityService:
         if identity_id is None and user is None:
             raise InvalidParameter("Either IdentityId or DeveloperUserIdentifier is required.")
         with self.store.read() as tx:
-            pool = self._own_pool(tx, caller, pool_id)
+            pool = own_pool(tx, caller, pool_id)
             developer = pool.developer_provider_name
             if not developer:
                 raise ResourceNotFound("This identity pool has no developer provider.")
@@ -362,7 +369,7 @@ class IdentityService:
     ) -> str:
         now = self.clock()
         with self.store.write() as tx:
-            pool = self._own_pool(tx, caller, pool_id)
+            pool = own_pool(tx, caller, pool_id)
             self._developer_provider(pool, provider)
             source = tx.find_login(pool_id, provider, source_user)
             target = tx.find_login(pool_id, provider, destination_user)
@@ -378,14 +385,54 @@ class IdentityService:
         self, caller: Caller, pool_id: str, identity_id: str, provider: str, user: str
     ) -> None:
         with self.store.write() as tx:
-            pool = self._own_pool(tx, caller, pool_id)
+            pool = own_pool(tx, caller, pool_id)
             self._developer_provider(pool, provider)
             if tx.find_login(pool_id, provider, user) != identity_id:
                 raise ResourceNotFound(
                     f"Developer user '{user}' is not linked to identity '{identity_id}'."
                 )
             tx.remove_login(pool_id, provider, user)
-            tx.touch_identity(identity_id, self.clock())
+            self._after_unlink(tx, pool_id, identity_id)
+
+    def _after_unlink(self, tx: Tx, pool_id: str, identity_id: str) -> None:
+        """An identity whose last login went is inaccessible, as in AWS: without this
+        anyone knowing its id could act as it through the unauthenticated flow."""
+        now = self.clock()
+        if not tx.logins_of(identity_id):
+            tx.make_inaccessible(pool_id, identity_id, now)
+        tx.touch_identity(identity_id, now)
+
+    def unlink_identity(
+        self, identity_id: str, logins: dict[str, str], logins_to_remove: list[str]
+    ) -> None:
+        """Unlinks providers from an identity; ``logins`` must prove the caller is it."""
+        with self.store.read() as tx:
+            _, pool = self._pool_of_identity(tx, identity_id)
+        verified = self.verify_logins(pool, logins)
+        with self.store.write() as tx:
+            identity, pool = self._pool_of_identity(tx, identity_id)
+            if tx.is_inaccessible(identity_id):
+                raise NotAuthorized(f"Identity '{identity_id}' is no longer accessible.")
+            owners = {
+                login.identity_id
+                or tx.find_login(pool.identity_pool_id, login.provider, login.subject)
+                for login in verified
+            }
+            if not verified or owners != {identity_id}:
+                raise NotAuthorized(
+                    "Logins don't match. Please include at least one valid login for this "
+                    "identity."
+                )
+            linked = {provider for provider, _ in identity.logins}
+            for provider in logins_to_remove:
+                if provider not in linked:
+                    raise InvalidParameter(
+                        f"'{provider}' is not a login provider linked to this identity."
+                    )
+            for provider, subject in identity.logins:
+                if provider in logins_to_remove:
+                    tx.remove_login(pool.identity_pool_id, provider, subject)
+            self._after_unlink(tx, pool.identity_pool_id, identity_id)
 
     # --- identities (developer credentials) -------------------------------------
 
@@ -396,7 +443,7 @@ class IdentityService:
         after = self.tokens.open_next_token(next_token, scope) if next_token else None
         limit = min(max_results, PAGE_LIMIT)
         with self.store.read() as tx:
-            self._own_pool(tx, caller, pool_id)
+            own_pool(tx, caller, pool_id)
             found = tx.list_identities(pool_id, after, limit + 1)
         token = None
         if len(found) > limit:
@@ -422,4 +469,5 @@ class IdentityService:
                     refused.append(identity_id)
                     continue
                 tx.delete_identity(identity)
+                tx.forget_identity_access(identity_id)
         return refused

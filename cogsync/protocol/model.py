@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import regex
@@ -35,6 +35,7 @@ class Shape:
     pattern_text: str | None = None
     enum: tuple[str, ...] | None = None
     status: int | None = None  # for error shapes
+    error_code: str | None = None  # for error shapes: the code on the wire (query protocol)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Operation:
     output: Shape | None
     errors: tuple[str, ...]
     unsigned: bool = False  # the model's ``authtype: none`` (GetId, GetCredentialsForIdentity)
+    result_wrapper: str | None = None  # query protocol: the element around the output
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,17 @@ class ServiceModel:
     target_prefix: str | None
     operations: dict[str, Operation]
     shapes: dict[str, Shape]
+    api_version: str = ""
+    xml_namespace: str | None = None  # query protocol
 
     def error_status(self, code: str) -> int | None:
-        shape = self.shapes.get(code)
+        """The HTTP status of an error, by shape name or by its wire code."""
+        shape = self.shapes.get(code) or self._errors_by_code.get(code)
         return shape.status if shape is not None else None
+
+    @cached_property
+    def _errors_by_code(self) -> dict[str, Shape]:
+        return {s.error_code: s for s in self.shapes.values() if s.error_code is not None}
 
 
 def compile_pattern(text: str) -> re.Pattern[str]:
@@ -111,6 +120,7 @@ def _build_shapes(raw: dict[str, Any]) -> dict[str, Shape]:
             pattern_text=pattern_text,
             enum=tuple(spec["enum"]) if "enum" in spec else None,
             status=spec.get("error", {}).get("httpStatusCode"),
+            error_code=spec.get("error", {}).get("code", name) if spec.get("exception") else None,
         )
         built[name] = shape  # registered before children, so recursion terminates
         if shape.type == "structure":
@@ -150,12 +160,15 @@ def build_service_model(raw: dict[str, Any]) -> ServiceModel:
             output=shapes[spec["output"]["shape"]] if "output" in spec else None,
             errors=tuple(e["shape"] for e in spec.get("errors", ())),
             unsigned=spec.get("authtype") == "none",
+            result_wrapper=spec.get("output", {}).get("resultWrapper"),
         )
     return ServiceModel(
         name=raw["metadata"]["endpointPrefix"],
         target_prefix=raw["metadata"].get("targetPrefix"),
         operations=operations,
         shapes=shapes,
+        api_version=raw["metadata"].get("apiVersion", ""),
+        xml_namespace=raw["metadata"].get("xmlNamespace"),
     )
 
 
@@ -175,3 +188,11 @@ IDENTITY_API_VERSION = "2014-06-30"
 
 def identity_model() -> ServiceModel:
     return load_service_model(IDENTITY_SERVICE, IDENTITY_API_VERSION)
+
+
+STS_SERVICE = "sts"
+STS_API_VERSION = "2011-06-15"
+
+
+def sts_model() -> ServiceModel:
+    return load_service_model(STS_SERVICE, STS_API_VERSION)

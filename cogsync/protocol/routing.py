@@ -93,7 +93,7 @@ def _parse_body(body: bytes) -> dict[str, Any]:
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
-def _from_text(kind: str, text: str) -> Any:
+def text_value(kind: str, text: str) -> Any:
     """Query-string and header members arrive as text; give them their model type."""
     if kind in ("integer", "long"):
         # Only plain ASCII digits: int() would also take "1_000", " 7 " and non-ASCII digits.
@@ -119,11 +119,11 @@ def build_input(route: Route, request: HttpRequest) -> dict[str, Any]:
             elif member.location == "querystring":
                 text = request.query_value(member.location_name)
                 if text is not None:
-                    raw[name] = _from_text(member.shape.type, text)
+                    raw[name] = text_value(member.shape.type, text)
             elif member.location == "header":
                 text = request.headers.get(member.location_name.lower())
                 if text is not None:
-                    raw[name] = _from_text(member.shape.type, text)
+                    raw[name] = text_value(member.shape.type, text)
             elif name in body:
                 raw[name] = body[name]
     return validate(shape, raw)

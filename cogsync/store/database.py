@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
+from cogsync.store.identity_queries import PoolAccessQueries
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
@@ -900,7 +901,7 @@ def _device(row: Any) -> Device:
     )
 
 
-class Tx(SyncQueries, IdentityQueries, OutboxQueries, AccountQueries):
+class Tx(SyncQueries, IdentityQueries, PoolAccessQueries, OutboxQueries, AccountQueries):
     """One open transaction. Every method is a single statement or a small batch."""
 
 

@@ -221,3 +221,35 @@ leases = Table(
     Column("owner", String(64), nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
+# Cognito Identity access settings of a pool (migration 0006): the IAM roles and role
+# mappings of SetIdentityPoolRoles, the principal tag maps of SetPrincipalTagAttributeMap,
+# and identities left with no login by UnlinkIdentity, which no one may act as any more.
+identity_pool_roles = Table(
+    "identity_pool_roles",
+    metadata,
+    Column("identity_pool_id", String(55), primary_key=True),
+    Column("roles", Text, nullable=False),  # JSON object: "authenticated"/"unauthenticated" -> ARN
+    Column("role_mappings", Text, nullable=False),  # JSON object: provider -> RoleMapping
+    Column("updated_at", Float, nullable=False),
+)
+
+principal_tag_maps = Table(
+    "principal_tag_maps",
+    metadata,
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("provider", String(128), nullable=False),
+    Column("use_defaults", Boolean, nullable=False),
+    Column("principal_tags", Text, nullable=False),  # JSON object: tag -> claim
+    Column("updated_at", Float, nullable=False),
+    PrimaryKeyConstraint("identity_pool_id", "provider", name="pk_principal_tag_maps"),
+)
+
+inaccessible_identities = Table(
+    "inaccessible_identities",
+    metadata,
+    Column("identity_id", String(55), primary_key=True),
+    Column("identity_pool_id", String(55), nullable=False),
+    Column("since", Float, nullable=False),
+    Index("ix_inaccessible_identities_pool", "identity_pool_id"),
+)

@@ -457,6 +457,11 @@ class SyncService:
                     f"Dataset '{name}' would hold {storage} bytes; the limit is "
                     f"{self.limits.dataset_bytes}"
                 )
+            if live > self.limits.records_per_dataset and live > dataset.num_records:
+                raise LimitExceeded(
+                    f"Dataset '{name}' would hold {live} records; the limit is "
+                    f"{self.limits.records_per_dataset}"
+                )
             tx.put_records(dataset.dataset_id, written)
             dataset.sync_count = new_count
             dataset.last_modified_date = now

@@ -13,6 +13,7 @@ function required(name) {
 export const REGION = 'us-east-1';
 export const ENDPOINT = required('COGSYNC_ENDPOINT');
 export const POOL_ID = required('COGSYNC_POOL_ID');
+export const ACCOUNT_ID = required('COGSYNC_ACCOUNT_ID'); // the developer key's account
 export const DEVELOPER_PROVIDER = required('COGSYNC_DEVELOPER_PROVIDER');
 export const GCM_APP_ARN = required('COGSYNC_GCM_APP_ARN');
 export const DEVELOPER_KEY = {

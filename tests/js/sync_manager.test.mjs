@@ -22,6 +22,7 @@ AWS.config.update({
   maxRetries: 0,
   cognitoidentity: { endpoint: ENDPOINT },
   cognitosync: { endpoint: ENDPOINT },
+  sts: { endpoint: ENDPOINT }, // the classic flow's AssumeRoleWithWebIdentity
 });
 
 const developerCredentials = new AWS.Credentials(DEVELOPER_KEY);
@@ -329,4 +330,123 @@ test('after MergeDeveloperIdentities the destination devices get onDatasetsMerge
   assert.deepEqual(await getAll(favorites), { song: 'la' });
   const remote = await call((cb) => tablet.manager.refreshDatasetMetadata(cb));
   assert.deepEqual(remote.map((m) => m.getDatasetName()).sort(), ['favorites', 'profile']);
+});
+
+const ROLE_ACCOUNT = '123456789012';
+const CLASSIC_ROLES = {
+  unauthenticated: `arn:aws:iam::${ROLE_ACCOUNT}:role/Classic_Unauth`,
+  authenticated: `arn:aws:iam::${ROLE_ACCOUNT}:role/Classic_Auth`,
+};
+
+/** The calls a Sync Manager's own CognitoSync client makes while `fn` runs. */
+async function callsOf(device, fn) {
+  const seen = [];
+  const listener = (request) => {
+    if (request.service === device.manager.remote.client) {
+      seen.push({ operation: request.operation, params: { ...request.params } });
+    }
+  };
+  AWS.events.on('build', listener);
+  try {
+    await fn();
+  } finally {
+    AWS.events.removeListener('build', listener);
+  }
+  return seen;
+}
+
+test('the classic flow: CognitoIdentityCredentials with a RoleArn (GetId, GetOpenIdToken, STS AssumeRoleWithWebIdentity), then the Sync Manager', async () => {
+  const { IdentityPoolId: pool } = await developerIdentity.createIdentityPool({
+    IdentityPoolName: unique('classic'),
+    AllowUnauthenticatedIdentities: true,
+    AllowClassicFlow: true,
+    DeveloperProviderName: DEVELOPER_PROVIDER,
+  }).promise();
+  await developerIdentity.setIdentityPoolRoles({ IdentityPoolId: pool, Roles: CLASSIC_ROLES })
+    .promise();
+
+  const phone = await Device.start({ IdentityPoolId: pool, RoleArn: CLASSIC_ROLES.unauthenticated });
+  // The credentials are STS's answer (the enhanced flow's carry no AssumedRoleUser).
+  assert.equal(phone.credentials.data.AssumedRoleUser.Arn,
+    `arn:aws:sts::${ROLE_ACCOUNT}:assumed-role/Classic_Unauth/web-identity`);
+  assert.equal(phone.credentials.data.SubjectFromWebIdentityToken, phone.identityId);
+  assert.ok(phone.credentials.expireTime > new Date());
+  const laptop = await Device.start({
+    IdentityPoolId: pool, RoleArn: CLASSIC_ROLES.unauthenticated, IdentityId: phone.identityId,
+  });
+  const a = await phone.open('settings');
+  const b = await laptop.open('settings');
+  await put(a, 'theme', 'dark');
+  await synchronize(a);
+  await synchronize(b);
+  assert.deepEqual(await getAll(b), { theme: 'dark' });
+  const stored = await developerSync.listRecords({
+    IdentityPoolId: pool, IdentityId: phone.identityId, DatasetName: 'settings',
+  }).promise();
+  assert.deepEqual(stored.Records.map((r) => [r.Key, r.Value]), [['theme', 'dark']]);
+
+  // Signed in (a developer-authenticated identity): the authenticated role.
+  const login = await developerIdentity.getOpenIdTokenForDeveloperIdentity({
+    IdentityPoolId: pool, Logins: { [DEVELOPER_PROVIDER]: unique('classic-user') },
+  }).promise();
+  const member = await Device.start({
+    IdentityPoolId: pool,
+    RoleArn: CLASSIC_ROLES.authenticated,
+    IdentityId: login.IdentityId,
+    Logins: { [COGNITO_LOGIN]: login.Token },
+  });
+  assert.equal(member.identityId, login.IdentityId);
+  assert.match(member.credentials.data.AssumedRoleUser.Arn, /assumed-role\/Classic_Auth\//);
+  const profile = await member.open('profile');
+  await put(profile, 'name', 'Ada');
+  await synchronize(profile);
+
+  // A guest asking for the authenticated role is refused by STS.
+  await assert.rejects(
+    Device.start({ IdentityPoolId: pool, RoleArn: CLASSIC_ROLES.authenticated }),
+    { code: 'AccessDenied', statusCode: 403 },
+  );
+});
+
+test('the Sync Manager follows NextToken: ListRecords pages of 1024 records, ListDatasets of 64', async () => {
+  const device = await Device.start();
+  const where = { IdentityPoolId: POOL_ID, IdentityId: device.identityId };
+  const listing = await developerSync.listRecords({ ...where, DatasetName: 'big' }).promise();
+  const patches = Array.from({ length: 1100 }, (_, i) => ({
+    Op: 'replace', Key: `k${String(i).padStart(4, '0')}`, Value: String(i), SyncCount: 0,
+  }));
+  await developerSync.updateRecords({
+    ...where, DatasetName: 'big', SyncSessionToken: listing.SyncSessionToken,
+    RecordPatches: patches,
+  }).promise();
+
+  const big = await device.open('big');
+  const pulls = await callsOf(device, () => synchronize(big));
+  // Two pages from sync count 0, then (having applied them) the library starts over
+  // from the count it stored: one more, empty, page.
+  const lists = pulls.filter((c) => c.operation === 'listRecords').map((c) => c.params);
+  assert.deepEqual(lists.map((p) => [p.MaxResults, p.LastSyncCount, Boolean(p.NextToken)]),
+    [[1024, 0, false], [1024, 0, true], [1024, 1, false]]);
+  const values = await getAll(big);
+  assert.equal(Object.keys(values).length, 1100);
+  assert.equal(values.k1099, '1099');
+  const metadata = await call((cb) => big.getDatasetMetadata(cb));
+  assert.equal(metadata.getLastSyncCount(), 1);
+
+  for (let i = 0; i < 69; i += 1) {
+    const name = `set${String(i).padStart(2, '0')}`;
+    const token = (await developerSync.listRecords({ ...where, DatasetName: name }).promise())
+      .SyncSessionToken;
+    await developerSync.updateRecords({
+      ...where, DatasetName: name, SyncSessionToken: token,
+      RecordPatches: [{ Op: 'replace', Key: 'k', Value: 'v', SyncCount: 0 }],
+    }).promise();
+  }
+  let datasets;
+  const refreshes = await callsOf(device, async () => {
+    datasets = await call((cb) => device.manager.refreshDatasetMetadata(cb));
+  });
+  assert.deepEqual(refreshes.map((c) => [c.operation, c.params.MaxResults]),
+    [['listDatasets', 64], ['listDatasets', 64]]);
+  assert.equal(datasets.length, 70);
 });

@@ -9,7 +9,7 @@ import * as Identity from '@aws-sdk/client-cognito-identity';
 import * as Sync from '@aws-sdk/client-cognito-sync';
 
 import {
-  DEVELOPER_KEY, DEVELOPER_PROVIDER, ENDPOINT, GCM_APP_ARN, REGION, unique,
+  ACCOUNT_ID, DEVELOPER_KEY, DEVELOPER_PROVIDER, ENDPOINT, GCM_APP_ARN, REGION, unique,
 } from './helpers.mjs';
 
 const base = { region: REGION, endpoint: ENDPOINT, maxAttempts: 1 };
@@ -376,23 +376,62 @@ test('ListIdentities, DescribeIdentity, DeleteIdentities', async () => {
   'ResourceNotFoundException', 400);
 });
 
-test('the Cognito Identity operations cogsync does not build answer 501 NotImplementedException', async () => {
+test('GetIdentityPoolRoles, SetIdentityPoolRoles, tags, principal tag maps, UnlinkIdentity', async () => {
   const pool = { IdentityPoolId: state.pool };
-  const arn = `arn:aws:cognito-identity:us-east-1:123456789012:identitypool/${state.pool}`;
-  const calls = [
-    new Identity.GetIdentityPoolRolesCommand(pool),
-    new Identity.SetIdentityPoolRolesCommand({
-      ...pool, Roles: { unauthenticated: 'arn:aws:iam::123456789012:role/unauth' } }),
-    new Identity.GetPrincipalTagAttributeMapCommand({ ...pool, IdentityProviderName: 'x' }),
-    new Identity.SetPrincipalTagAttributeMapCommand({ ...pool, IdentityProviderName: 'x' }),
-    new Identity.ListTagsForResourceCommand({ ResourceArn: arn }),
-    new Identity.TagResourceCommand({ ResourceArn: arn, Tags: { a: 'b' } }),
-    new Identity.UntagResourceCommand({ ResourceArn: arn, TagKeys: ['a'] }),
-  ];
-  for (const command of calls) {
-    await fails(identity.send(command), 'NotImplementedException', 501);
-  }
-  await fails(publicIdentity.send(new Identity.UnlinkIdentityCommand({
-    IdentityId: state.developerIdentityId, Logins: {}, LoginsToRemove: [],
-  })), 'NotImplementedException', 501);
+  const provider = 'idp.example.test';
+  await identity.send(new Identity.UpdateIdentityPoolCommand({
+    ...pool, IdentityPoolName: unique('v3-roles'), AllowUnauthenticatedIdentities: true,
+    DeveloperProviderName: DEVELOPER_PROVIDER,
+    OpenIdConnectProviderARNs: [`arn:aws:iam::123456789012:oidc-provider/${provider}`],
+  }));
+  const roles = {
+    authenticated: 'arn:aws:iam::123456789012:role/V3_Auth',
+    unauthenticated: 'arn:aws:iam::123456789012:role/V3_Unauth',
+  };
+  const mappings = {
+    [provider]: {
+      Type: 'Rules', AmbiguousRoleResolution: 'AuthenticatedRole',
+      RulesConfiguration: { Rules: [{
+        Claim: 'group', MatchType: 'Equals', Value: 'admins',
+        RoleARN: 'arn:aws:iam::123456789012:role/V3_Admin',
+      }] },
+    },
+  };
+  await identity.send(new Identity.SetIdentityPoolRolesCommand({
+    ...pool, Roles: roles, RoleMappings: mappings }));
+  const stored = await identity.send(new Identity.GetIdentityPoolRolesCommand(pool));
+  assert.deepEqual([stored.Roles, stored.RoleMappings], [roles, mappings]);
+  await fails(identity.send(new Identity.SetIdentityPoolRolesCommand({
+    ...pool, Roles: { authenticated: 'arn:aws:s3:::not-a-role-arn' } })),
+  'InvalidParameterException', 400);
+
+  const arn = `arn:aws:cognito-identity:us-east-1:${ACCOUNT_ID}:identitypool/${state.pool}`;
+  await identity.send(new Identity.TagResourceCommand({ ResourceArn: arn, Tags: { a: 'b', c: 'd' } }));
+  await identity.send(new Identity.UntagResourceCommand({ ResourceArn: arn, TagKeys: ['c'] }));
+  const tags = await identity.send(new Identity.ListTagsForResourceCommand({ ResourceArn: arn }));
+  assert.deepEqual(tags.Tags, { a: 'b' });
+
+  const where = { ...pool, IdentityProviderName: provider };
+  await identity.send(new Identity.SetPrincipalTagAttributeMapCommand({
+    ...where, UseDefaults: false, PrincipalTags: { department: 'dept' } }));
+  const map = await identity.send(new Identity.GetPrincipalTagAttributeMapCommand(where));
+  assert.deepEqual([map.UseDefaults, map.PrincipalTags], [false, { department: 'dept' }]);
+  await fails(identity.send(new Identity.GetPrincipalTagAttributeMapCommand({
+    ...pool, IdentityProviderName: 'not-a-provider.example' })), 'ResourceNotFoundException', 400);
+
+  const user = unique('v3-unlink');
+  const signedIn = await identity.send(new Identity.GetOpenIdTokenForDeveloperIdentityCommand({
+    ...pool, Logins: { [DEVELOPER_PROVIDER]: user } }));
+  await publicIdentity.send(new Identity.UnlinkIdentityCommand({
+    IdentityId: signedIn.IdentityId,
+    Logins: { 'cognito-identity.amazonaws.com': signedIn.Token },
+    LoginsToRemove: [DEVELOPER_PROVIDER],
+  }));
+  const described = await identity.send(
+    new Identity.DescribeIdentityCommand({ IdentityId: signedIn.IdentityId }));
+  assert.deepEqual(described.Logins, []);
+  // Its last login gone, the identity is closed: its id alone opens nothing.
+  await fails(publicIdentity.send(
+    new Identity.GetCredentialsForIdentityCommand({ IdentityId: signedIn.IdentityId })),
+  'NotAuthorizedException', 400);
 });
