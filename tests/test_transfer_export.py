@@ -82,6 +82,20 @@ class Fixture:
         identity.merge_developer_identities(
             SourceUserIdentifier="bob", DestinationUserIdentifier="ann",
             DeveloperProviderName=DEVELOPER_PROVIDER, IdentityPoolId=pool)
+        identity.update_identity_pool(
+            IdentityPoolId=pool, IdentityPoolName="household", AllowUnauthenticatedIdentities=True,
+            DeveloperProviderName=DEVELOPER_PROVIDER,
+            SupportedLoginProviders={"accounts.example.com": "client-1"})
+        identity.set_identity_pool_roles(IdentityPoolId=pool, Roles={
+            "authenticated": "arn:aws:iam::123456789012:role/Auth",
+            "unauthenticated": "arn:aws:iam::123456789012:role/Unauth"})
+        identity.set_principal_tag_attribute_map(
+            IdentityPoolId=pool, IdentityProviderName="accounts.example.com", UseDefaults=True)
+        closed = identity.get_open_id_token_for_developer_identity(
+            IdentityPoolId=pool, Logins={DEVELOPER_PROVIDER: "carl"})["IdentityId"]
+        identity.unlink_developer_identity(  # its last login: no one may act as it now
+            IdentityId=closed, IdentityPoolId=pool, DeveloperProviderName=DEVELOPER_PROVIDER,
+            DeveloperUserIdentifier="carl")
         developer = server.client()
         developer.set_identity_pool_configuration(IdentityPoolId=pool, CognitoStreams={
             "StreamName": "changes", "RoleArn": "arn:aws:iam::123456789012:role/s",

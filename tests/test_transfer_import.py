@@ -123,13 +123,16 @@ SETTINGS = ("name", "events", "push_sync", "cognito_streams", "allow_unauthentic
 
 
 def comparable(lines: list[dict[str, Any]]) -> list[str]:
-    """What an import carries: the pool's settings, identities, developer logins (not
-    when they were linked), datasets with their records, in file order."""
+    """What an import carries: the pool's settings, roles and principal tag maps,
+    identities, developer logins (not when they were linked), datasets with their
+    records, in file order."""
     kept = []
     for line in lines:
         kind = line.get("type")
         if kind == "pool":
             kept.append(json.dumps({k: line[k] for k in SETTINGS}, sort_keys=True))
+        elif kind in ("pool_roles", "principal_tag_map"):
+            kept.append(json.dumps({**line, "updated_at": None}, sort_keys=True))
         elif kind in ("identity", "dataset", "record"):
             kept.append(json.dumps(line, sort_keys=True))
         elif kind == "login":
@@ -172,6 +175,15 @@ def test_import_killed_resumed_idempotent_then_caught_up(
     source.sync.set_identity_pool_configuration(
         IdentityPoolId=pool, PushSync={"ApplicationArns": [GCM_APP]},
         CognitoStreams={"StreamName": "changes", "StreamingStatus": "DISABLED"})
+    source.identity.set_identity_pool_roles(
+        IdentityPoolId=pool,
+        Roles={"authenticated": "arn:aws:iam::123456789012:role/Auth",
+               "unauthenticated": "arn:aws:iam::123456789012:role/Unauth"},
+        RoleMappings={"accounts.example.com": {"Type": "Token",
+                                               "AmbiguousRoleResolution": "AuthenticatedRole"}})
+    source.identity.set_principal_tag_attribute_map(
+        IdentityPoolId=pool, IdentityProviderName="accounts.example.com", UseDefaults=False,
+        PrincipalTags={"team": "aud"})
     source.sync.set_cognito_events(IdentityPoolId=pool, Events={
         "SyncTrigger": "arn:aws:lambda:us-east-1:123456789012:function:on-sync"})
     orphan = "us-east-1:0badc0de-0000-4000-8000-000000000001"  # data, no identity record

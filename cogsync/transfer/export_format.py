@@ -75,6 +75,19 @@ KINDS: dict[str, Kind] = {
             ),
         ),
         Kind(
+            "pool_roles",
+            "identity_pool_roles",
+            _fields("identity_pool_id:text roles:json role_mappings:json updated_at:float"),
+        ),
+        Kind(
+            "principal_tag_map",
+            "principal_tag_maps",
+            _fields(
+                "identity_pool_id:text provider:text use_defaults:bool principal_tags:json "
+                "updated_at:float"
+            ),
+        ),
+        Kind(
             "identity",
             "identities",
             _fields(
@@ -88,6 +101,11 @@ KINDS: dict[str, Kind] = {
                 "identity_pool_id:text provider:text subject:text identity_id:text "
                 "created_at:float"
             ),
+        ),
+        Kind(
+            "inaccessible_identity",
+            "inaccessible_identities",
+            _fields("identity_pool_id:text identity_id:text since:float"),
         ),
         Kind(
             "dataset",

@@ -15,8 +15,11 @@ from cogsync.transfer.export_format import KINDS, RECORD_DOCUMENT, LineWriter, h
 
 # (kind, table) in file order; datasets and their records come between logins and deletions.
 POOL_SECTIONS = (
+    ("pool_roles", "identity_pool_roles"),
+    ("principal_tag_map", "principal_tag_maps"),
     ("identity", "identities"),
     ("login", "identity_logins"),
+    ("inaccessible_identity", "inaccessible_identities"),
     (None, "datasets"),
     ("dataset_deletion", "dataset_deletions"),
     ("device", "devices"),

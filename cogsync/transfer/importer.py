@@ -25,6 +25,7 @@ from typing import Any
 from cogsync.identity.service import POOL_ATTRIBUTES
 from cogsync.store.bulk import StoredDataset
 from cogsync.store.database import Store
+from cogsync.store.identity_queries import PoolRoles, PrincipalTagMap
 from cogsync.sync.documents import record_document
 from cogsync.sync.models import Record
 from cogsync.transfer.checkpoints import IdentityEntry, Imported, ImportState
@@ -122,6 +123,15 @@ class Importer:
         pool = self.source.describe_pool()
         configuration, events, sessions = self.source.pool_extras()
         self.source_developer = pool.get("DeveloperProviderName")
+        roles = self.source.pool_roles()
+        if roles is None:
+            self.report.notes.append("the source did not give the pool's roles "
+                                     "(GetIdentityPoolRoles): they are not carried")
+        tags = {}
+        for provider in _providers(pool):
+            found = self.source.principal_tags(provider)
+            if found is not None and (found[0] or found[1]):
+                tags[provider] = PrincipalTagMap(*found)
         settings = PoolSettings(
             name=pool.get("IdentityPoolName") or self.source.pool_id,
             allow_unauthenticated=bool(pool.get("AllowUnauthenticatedIdentities")),
@@ -132,6 +142,8 @@ class Importer:
             push_sync=configuration.get("PushSync"),
             cognito_streams=configuration.get("CognitoStreams"),
             sync_sessions_count=sessions,
+            roles=None if roles is None else PoolRoles(*roles),
+            principal_tags=tags,
         )
         if settings.events.get("SyncTrigger"):
             self.report.notes.append(
@@ -410,6 +422,17 @@ class Importer:
                         state.forget(identity_id)
                     self.report.counts["identities.pruned"] += 1
             after = batch[-1]
+
+
+def _providers(pool: dict[str, Any]) -> list[str]:
+    """The login providers a pool names (their principal tag maps are carried)."""
+    names = list(pool.get("SupportedLoginProviders") or {})
+    names += [arn.split("oidc-provider/", 1)[-1]
+              for arn in pool.get("OpenIdConnectProviderARNs") or ()]
+    names += [p["ProviderName"] for p in pool.get("CognitoIdentityProviders") or ()
+              if p.get("ProviderName")]
+    names += list(pool.get("SamlProviderARNs") or ())
+    return sorted(set(names))
 
 
 def _same_version(stored: StoredDataset, meta: dict[str, Any]) -> bool:

@@ -268,6 +268,25 @@ class Source:
         sessions = usage.get("IdentityPoolUsage", {}).get("SyncSessionsCount")
         return configuration, events.get("Events") or {}, sessions
 
+    def pool_roles(self) -> tuple[dict[str, str], dict[str, Any]] | None:
+        """(Roles, RoleMappings) of GetIdentityPoolRoles; None if the source refuses."""
+        try:
+            found = self.call(self.identity, "get_identity_pool_roles",
+                              IdentityPoolId=self.pool_id)
+        except SourceError:
+            return None
+        return dict(found.get("Roles") or {}), dict(found.get("RoleMappings") or {})
+
+    def principal_tags(self, provider: str) -> tuple[bool, dict[str, str]] | None:
+        """(UseDefaults, PrincipalTags) of a provider's map; None if there is none or the
+        source refuses."""
+        try:
+            found = self.call(self.identity, "get_principal_tag_attribute_map",
+                              IdentityPoolId=self.pool_id, IdentityProviderName=provider)
+        except SourceError:
+            return None
+        return bool(found.get("UseDefaults")), dict(found.get("PrincipalTags") or {})
+
     # --- identities -------------------------------------------------------------------
 
     def identity_page(self, token: str | None) -> tuple[list[dict[str, Any]], str | None]:

@@ -7,11 +7,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cogsync.store.bulk import BulkQueries, StoredDataset, StoredIdentity
 from cogsync.store.database import Store, Tx
+from cogsync.store.identity_queries import PoolRoles, PrincipalTagMap
 from cogsync.sync.models import Identity, Record
 from cogsync.transfer.errors import TransferError
 
@@ -29,6 +30,8 @@ class PoolSettings:
     push_sync: dict[str, Any] | None
     cognito_streams: dict[str, Any] | None
     sync_sessions_count: int | None
+    roles: PoolRoles | None = None  # None: the source did not tell
+    principal_tags: dict[str, PrincipalTagMap] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,28 @@ class Target:
             if sync_changes and pool is not None and not self.dry_run:
                 tx.update_pool(self.pool_id, **sync_changes)
             changed += len(sync_changes)
+            changed += self._access(tx, settings, new_pool=pool is None)
             counts["pool.settings"] += changed
         return notes
+
+    def _access(self, tx: Tx, settings: PoolSettings, *, new_pool: bool) -> int:
+        """Roles, role mappings and principal tag maps as the source has them; how many
+        of them were (or, in a dry run, would be) written."""
+        changed = 0
+        now = self.clock()
+        write = not self.dry_run and not new_pool
+        if settings.roles is not None and (
+            new_pool or tx.pool_roles(self.pool_id) != settings.roles
+        ):
+            changed += 1
+            if write:
+                tx.set_pool_roles(self.pool_id, settings.roles, now)
+        for provider, tags in settings.principal_tags.items():
+            if new_pool or tx.principal_tag_map(self.pool_id, provider) != tags:
+                changed += 1
+                if write:
+                    tx.set_principal_tag_map(self.pool_id, provider, tags, now)
+        return changed
 
     # --- identities -------------------------------------------------------------------
 
