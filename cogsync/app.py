@@ -47,6 +47,7 @@ from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
 from cogsync.integrations.sync_trigger import SyncTriggerInvoker
+from cogsync.protocol import numbers
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
     SYNC_SERVICE,
@@ -371,8 +372,8 @@ class CogsyncApp:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         limit = self.settings.max_body_bytes
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        declared = numbers.unsigned(headers.get("content-length", ""))
+        if declared is not None and declared > limit:
             raise BodyTooLarge
         chunks: list[bytes] = []
         size = 0

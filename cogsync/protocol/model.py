@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import regex
@@ -56,6 +56,11 @@ class Operation:
     output: Shape | None
     errors: tuple[str, ...]
     unsigned: bool = False  # the model's ``authtype: none`` (GetId, GetCredentialsForIdentity)
+
+    @cached_property
+    def path_members(self) -> tuple[str, ...]:
+        """The input members the REST form carries in the path."""
+        return tuple(n for n, m in self.input.members.items() if m.location == "uri")
 
 
 @dataclass(frozen=True)
