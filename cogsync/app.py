@@ -34,6 +34,7 @@ from cogsync.errors import (
     NotAuthorized,
     ServiceError,
     StartupError,
+    StorageFull,
     UnknownOperation,
     UnrecognizedClient,
 )
@@ -58,7 +59,7 @@ from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
 from cogsync.store.database import Store
-from cogsync.store.engine import make_engine, migrate
+from cogsync.store.engine import is_storage_full, make_engine, migrate
 from cogsync.sync.operations import HANDLERS
 from cogsync.sync.service import SyncService
 from cogsync.sync.tokens import TokenSealer
@@ -76,6 +77,10 @@ LIVE_PATH = "/_cogsync/live"
 LIVE_HEARTBEAT_SECONDS = 15.0
 CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
 CHECKPOINT_IDLE_SECONDS = 1.0
+STORAGE_FULL_MESSAGE = (
+    "The service cannot store data right now: its disk is full. Nothing was changed; "
+    "retry later (the operator has been told)."
+)
 JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
 T = TypeVar("T")
 
@@ -86,6 +91,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 class BodyTooLarge(Exception):
     pass
+
+
+class ClientGone(Exception):
+    """The client left before its request was whole: there is no one to answer."""
 
 
 @dataclass
@@ -235,15 +244,34 @@ class CogsyncApp:
                 ):
                     if task is not None:
                         task.cancel()
-                if self.fanout is not None:
-                    self.fanout.stop()
-                await self.dispatcher.stop()
-                await self.dispatcher.streams.close()
-                await self._in_thread(self.c.service.sessions.flush, self.c.store)
-                self.executor.shutdown(wait=True)
-                self.c.store.close()
+                await self._shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _shutdown(self) -> None:
+        """Every step runs, whatever the one before raised (a full disk fails the last
+        flush; the store must still be closed)."""
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("stop the live fan-out", self._stop_fanout),
+            ("stop the dispatcher", self.dispatcher.stop),
+            ("close the streams backend", self.dispatcher.streams.close),
+            ("flush the sync session counts",
+             lambda: self._in_thread(self.c.service.sessions.flush, self.c.store)),
+        ]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("shutdown: could not %s", what)
+        self.executor.shutdown(wait=True)
+        try:
+            self.c.store.close()
+        except Exception:
+            log.exception("shutdown: could not close the store")
+
+    async def _stop_fanout(self) -> None:
+        if self.fanout is not None:
+            self.fanout.stop()
 
     async def _flush_forever(self) -> None:
         """Each second, off the event loop: session counts to the database."""
@@ -286,6 +314,8 @@ class CogsyncApp:
                 response = await self._dispatch_identity(request)
             else:
                 response = await self._dispatch(request)
+        except ClientGone:
+            return
         except BodyTooLarge:
             response = render_error(
                 InvalidParameter(
@@ -295,9 +325,14 @@ class CogsyncApp:
             )
         except ServiceError as error:
             response = render_error(error, self.model)
-        except Exception:
-            log.exception("unexpected error in request %s", request_id)
-            response = render_error(InternalError("An internal error occurred"), self.model)
+        except Exception as exc:
+            if is_storage_full(exc):
+                log.error("STORAGE FULL: the database has no space left (%s); writes are "
+                          "refused with 503 until the operator frees space", exc)
+                response = render_error(StorageFull(STORAGE_FULL_MESSAGE), self.model)
+            else:
+                log.exception("unexpected error in request %s", request_id)
+                response = render_error(InternalError("An internal error occurred"), self.model)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
@@ -381,7 +416,7 @@ class CogsyncApp:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +20,7 @@ from cogsync.accounts import (
     create_pool,
 )
 from cogsync.app import SETTINGS_VARIABLE, CogsyncApp, build_components
-from cogsync.config import Limits, Settings, env, settings_to_json
+from cogsync.config import HttpLimits, Limits, Settings, env, settings_to_json
 from cogsync.errors import StartupError
 
 
@@ -95,7 +96,45 @@ def _settings(args: argparse.Namespace) -> Settings:
         lambda_endpoint=getattr(args, "lambda_endpoint", None) or env("COGSYNC_LAMBDA_ENDPOINT"),
         lambda_timeout_seconds=float(env("COGSYNC_LAMBDA_TIMEOUT", "5") or 5),
         limits=limits,
+        http=_http_limits(args),
     )
+
+
+# --- the HTTP edge's limits and timeouts (flags and COGSYNC_* variables) ----------------
+
+_HTTP_OPTIONS = {  # field: (flag, variable, kind)
+    "max_request_line": ("--max-request-line", "COGSYNC_MAX_REQUEST_LINE", "bytes"),
+    "max_header_bytes": ("--max-header-bytes", "COGSYNC_MAX_HEADER_BYTES", "bytes"),
+    "max_headers": ("--max-headers", "COGSYNC_MAX_HEADERS", "count"),
+    "header_timeout": ("--header-timeout", "COGSYNC_HEADER_TIMEOUT", "seconds"),
+    "body_timeout": ("--body-timeout", "COGSYNC_BODY_TIMEOUT", "seconds"),
+    "keep_alive_timeout": ("--keep-alive-timeout", "COGSYNC_KEEP_ALIVE_TIMEOUT", "seconds"),
+    "graceful_timeout": ("--graceful-timeout", "COGSYNC_GRACEFUL_TIMEOUT", "seconds"),
+}
+_WHOLE = re.compile(r"[1-9][0-9]{0,9}")
+_SECONDS = re.compile(r"(?:0|[1-9][0-9]{0,6})(?:\.[0-9]{1,6})?")
+
+
+def _http_limits(args: argparse.Namespace) -> HttpLimits:
+    values: dict[str, int | float] = {}
+    for name, (flag, variable, kind) in _HTTP_OPTIONS.items():
+        text = getattr(args, name, None) or env(variable)
+        if text is None:
+            continue
+        pattern = _SECONDS if kind == "seconds" else _WHOLE
+        if not pattern.fullmatch(text) or (kind == "seconds" and float(text) <= 0):
+            raise StartupError(
+                f"{flag} (or {variable}) must be a positive number of {kind}, not {text!r}")
+        values[name] = float(text) if kind == "seconds" else int(text)
+    return HttpLimits(**values)  # type: ignore[arg-type]
+
+
+def _add_http_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = HttpLimits()
+    group = parser.add_argument_group("HTTP limits and timeouts (see docs/security.md)")
+    for name, (flag, variable, kind) in _HTTP_OPTIONS.items():
+        group.add_argument(flag, dest=name, metavar=kind.upper(),
+                           help=f"default {getattr(defaults, name)}; also {variable}")
 
 
 def _print_welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> None:
@@ -127,40 +166,23 @@ def _print_welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -
 
 
 def _serve_workers(args: argparse.Namespace, settings: Settings, workers: int) -> int:
-    """Several worker processes on one socket (uvicorn's supervisor); each builds its app
-    from the settings this process hands down."""
-    import socket
-
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
+    """Several worker processes on one socket; each builds its app from the settings this
+    process hands down."""
+    from cogsync.http.server import listen
+    from cogsync.http.workers import supervise
 
     components = build_components(settings)  # migrations and the master key, once
     first = bootstrap(components.store, components.keyring, settings.region)
     components.store.close()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
-    sock.listen(2048)  # connections made before the workers are up wait in the backlog
+    sock = listen(settings.host, settings.port)  # connections wait in the backlog
     os.environ[SETTINGS_VARIABLE] = settings_to_json(settings)
-    config = uvicorn.Config(
-        "cogsync.app:app_from_environment",
-        factory=True,
-        fd=sock.fileno(),
-        workers=workers,
-        lifespan="on",
-        access_log=bool(args.access_log),
-        log_level=args.log_level,
-        http="httptools",
-        loop="uvloop",
-    )
     _print_welcome(settings, f"http://{settings.host}:{sock.getsockname()[1]}", first)
-    Multiprocess(config, sockets=[sock]).run()
-    return 0
+    return supervise(sock, workers, "cogsync.app:app_from_environment", settings.http,
+                     access_log=bool(args.access_log), log_level=args.log_level)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from cogsync.http.server import listen, run, serve
 
     settings = _settings(args)
     workers = int(args.workers or env("COGSYNC_WORKERS", "1") or 1)
@@ -169,31 +191,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     components = build_components(settings)
     first = bootstrap(components.store, components.keyring, settings.region)
     app = CogsyncApp(components)
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        lifespan="on",
-        access_log=bool(args.access_log),
-        log_level=args.log_level,
-        http="httptools",
-        loop="uvloop",
-    )
-    server = uvicorn.Server(config)
-
-    # Print the welcome once the socket is bound, so the port (even 0) is the real one.
-    original_startup = server.startup
-
-    async def startup(sockets: list | None = None) -> None:  # type: ignore[type-arg]
-        await original_startup(sockets)
-        port = settings.port
-        for srv in server.servers:
-            for sock in srv.sockets:
-                port = sock.getsockname()[1]
-        _print_welcome(settings, f"http://{settings.host}:{port}", first)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    logging.getLogger("cogsync.http").setLevel(args.log_level.upper())
+    sock = listen(settings.host, settings.port)
+    endpoint = f"http://{settings.host}:{sock.getsockname()[1]}"
+    # The welcome once the application has started, so that what it says is ready is.
+    run(serve(app, sock, settings.http, access_log=bool(args.access_log),
+              graceful_timeout=settings.http.graceful_timeout,
+              on_ready=lambda: _print_welcome(settings, endpoint, first)))
     return 0
 
 
@@ -308,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.add_argument("--log-level", default="info")
+    _add_http_flags(serve)
     serve.set_defaults(func=cmd_serve)
 
     accounts = sub.add_parser("accounts", help="accounts").add_subparsers(

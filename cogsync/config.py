@@ -22,6 +22,25 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What the HTTP edge accepts from a connection, and for how long it waits.
+
+    Sizes are AWS-like: API Gateway and the load balancers in front of AWS services
+    take about 16 KiB of request head. The keep-alive timeout is longer than the idle
+    timeout of the common load balancers (AWS's 60 s), so that they, not cogsync, close
+    idle connections: a server that closes first races requests already on their way.
+    """
+
+    max_request_line: int = 8 * 1024  # bytes; longer: 414
+    max_header_bytes: int = 16 * 1024  # the whole head, request line included; more: 431
+    max_headers: int = 100  # header fields; more: 431
+    header_timeout: float = 20.0  # seconds from a request's first byte to its last header
+    body_timeout: float = 60.0  # seconds for the whole body (and for a stalled answer)
+    keep_alive_timeout: float = 75.0  # seconds an idle connection stays open
+    graceful_timeout: float = 30.0  # seconds a stop waits for requests in flight
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -51,6 +70,7 @@ class Settings:
     rate_limit_identity: float = 0.0
     rate_limit_pool: float = 0.0
     limits: Limits = field(default_factory=Limits)
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def resolved_database_url(self) -> str:
@@ -81,6 +101,7 @@ def settings_from_json(text: str) -> Settings:
     raw: dict[str, Any] = json.loads(text)
     raw["data_dir"] = Path(raw["data_dir"])
     raw["limits"] = Limits(**raw["limits"])
+    raw["http"] = HttpLimits(**raw.get("http", {}))
     raw["push_urls"] = tuple(raw["push_urls"])
     known = {f.name for f in fields(Settings)}
     return Settings(**{k: v for k, v in raw.items() if k in known})

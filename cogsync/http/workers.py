@@ -1,0 +1,95 @@
+"""Several worker processes on one listening socket, under a small supervisor.
+
+The supervisor binds the socket, starts N workers that inherit it (the kernel spreads
+the connections), restarts a worker that dies, and on SIGTERM or SIGINT passes SIGTERM
+on and waits for every worker's graceful stop. Each worker is
+``python -m cogsync.http.workers``: it builds the application from an import path
+(``module:function``, called once) and serves it with the limits it is handed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+
+from cogsync.config import HttpLimits
+
+log = logging.getLogger("cogsync.http")
+
+FD_VARIABLE = "COGSYNC_WORKER_FD"
+FACTORY_VARIABLE = "COGSYNC_WORKER_FACTORY"
+HTTP_VARIABLE = "COGSYNC_WORKER_HTTP"
+RESTART_PAUSE = 1.0  # seconds before a dead worker is replaced
+
+
+def supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimits, *,
+              access_log: bool, log_level: str) -> int:
+    """Runs ``workers`` processes until SIGTERM or SIGINT; returns the exit status."""
+    env = {
+        **os.environ,
+        FD_VARIABLE: str(sock.fileno()),
+        FACTORY_VARIABLE: factory,
+        HTTP_VARIABLE: json.dumps({**asdict(limits), "access_log": access_log,
+                                   "log_level": log_level}),
+    }
+    command = [sys.executable, "-m", "cogsync.http.workers"]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(command, env=env, pass_fds=(sock.fileno(),))
+
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    procs = [spawn() for _ in range(workers)]
+    while not stopping:
+        time.sleep(0.2)
+        for n, proc in enumerate(procs):
+            if proc.poll() is not None and not stopping:
+                log.error("worker %d exited with status %s; starting another", proc.pid,
+                          proc.returncode)
+                time.sleep(RESTART_PAUSE)
+                procs[n] = spawn()
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + limits.graceful_timeout + 10
+    for proc in procs:
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    sock.close()
+    return 0
+
+
+def _worker() -> None:
+    from cogsync.http.server import run, serve
+
+    options = json.loads(os.environ[HTTP_VARIABLE])
+    access_log = bool(options.pop("access_log"))
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cogsync.http").setLevel(options.pop("log_level").upper())
+    limits = HttpLimits(**options)
+    module, _, function = os.environ[FACTORY_VARIABLE].partition(":")
+    app = getattr(importlib.import_module(module), function)()
+    sock = socket.socket(fileno=int(os.environ[FD_VARIABLE]))
+    run(serve(app, sock, limits, access_log=access_log,
+              graceful_timeout=limits.graceful_timeout))
+
+
+if __name__ == "__main__":
+    _worker()
