@@ -70,7 +70,8 @@ class InProcess:
 
     def __init__(self, folder: Path, database: str | None):
         from cogsync.accounts import bootstrap
-        from cogsync.app import CogsyncApp, build_components
+        from cogsync.app import CogsyncApp
+        from cogsync.components import build_components
         from cogsync.config import Settings
 
         settings = Settings(data_dir=folder, database_url=database, port=0)

@@ -71,7 +71,7 @@ class BenchServer:
                 self.secret_access_key = m.group(1)
             if m := _POOL.search(line):
                 self.pool_id = m.group(1)
-            return line.startswith(("  aws cognito-sync", "Get a developer"))
+            return line.startswith("Ready.")
 
         self.process = launch(cmd, env, watch, timeout)
         if not (self.endpoint and self.access_key_id and self.secret_access_key

@@ -15,39 +15,34 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl
 
+import orjson
+
 from cogsync.accounts import default_account
 from cogsync.auth.caller import Caller
-from cogsync.auth.credentials import KeyRing
 from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
-from cogsync.auth.temporary import CredentialIssuer
+from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
-from cogsync.crypto import MasterKey
 from cogsync.errors import (
     InternalError,
     InvalidParameter,
     NotAuthorized,
     ServiceError,
-    StartupError,
     StorageFull,
     UnknownOperation,
     UnrecognizedClient,
 )
-from cogsync.identity.openid import TokenSigner, load_providers
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
-from cogsync.identity.service import IdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
-from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.protocol import numbers
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
@@ -58,11 +53,8 @@ from cogsync.protocol.model import (
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
-from cogsync.store.database import Store
-from cogsync.store.engine import is_storage_full, make_engine, migrate
+from cogsync.store.engine import head_revision, is_storage_full
 from cogsync.sync.operations import HANDLERS
-from cogsync.sync.service import SyncService
-from cogsync.sync.tokens import TokenSealer
 
 if TYPE_CHECKING:
     from cogsync.integrations.live_fanout import PostgresFanout
@@ -73,6 +65,8 @@ SYNC_TARGET_PREFIX = "com.amazonaws.cognito.sync.model.AWSCognitoSyncService"
 IDENTITY_TARGET_PREFIX = "AWSCognitoIdentityService"
 SETTINGS_VARIABLE = "COGSYNC_WORKER_SETTINGS"
 HEALTH_PATH = "/_cogsync/health"
+READY_PATH = "/_cogsync/ready"
+READY_TIMEOUT_SECONDS = 3.0
 LIVE_PATH = "/_cogsync/live"
 LIVE_HEARTBEAT_SECONDS = 15.0
 CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
@@ -95,53 +89,6 @@ class BodyTooLarge(Exception):
 
 class ClientGone(Exception):
     """The client left before its request was whole: there is no one to answer."""
-
-
-@dataclass
-class Components:
-    """Everything a running server holds, built once from the settings."""
-
-    settings: Settings
-    store: Store
-    keyring: KeyRing
-    service: SyncService
-    credentials: CredentialIssuer
-    signer: TokenSigner
-    identity: IdentityService
-
-
-def build_components(settings: Settings, *, run_migrations: bool = True) -> Components:
-    engine = make_engine(
-        settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
-    )
-    if run_migrations:
-        migrate(engine)
-    store = Store(engine)
-    try:
-        master = (
-            MasterKey.decode(settings.secret_key)
-            if settings.secret_key
-            else MasterKey.load_or_create(settings.key_file)
-        )
-    except ValueError as exc:
-        raise StartupError(f"the master key is not usable: {exc}") from None
-    keyring = KeyRing(store, master.box("access-keys"))
-    tokens = TokenSealer(master.box("tokens"), settings.limits.session_ttl_seconds)
-    trigger = SyncTriggerInvoker(
-        settings.lambda_endpoint, settings.region, settings.lambda_timeout_seconds
-    )
-    service = SyncService(store, tokens, settings.limits, trigger=trigger, region=settings.region)
-    credentials = CredentialIssuer(master, settings.credentials_lifetime_seconds)
-    signer = TokenSigner(store, master.box("openid"), settings.openid_issuer)
-    identity = IdentityService(
-        store,
-        signer,
-        load_providers(settings.oidc_providers),
-        credentials,
-        tokens,
-        settings.region,
-    )
-    return Components(settings, store, keyring, service, credentials, signer, identity)
 
 
 class CogsyncApp:
@@ -196,6 +143,7 @@ class CogsyncApp:
             lambda change: self.dispatcher.wake() if change.outbox_entries else None
         )
         self._open_caller: Caller | None = None
+        self._head_revision = head_revision()
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -302,8 +250,8 @@ class CogsyncApp:
         request_id = str(uuid.uuid4())
         try:
             request = await self._read_request(scope, receive)
-            if request.raw_path == HEALTH_PATH:
-                response = HttpResponse(200, b'{"status":"ok"}')
+            if request.raw_path in (HEALTH_PATH, READY_PATH):
+                response = await self._health(request)
             elif request.raw_path in JWKS_PATHS and request.method == "GET":
                 response = render_result(self.c.signer.jwks)
             elif request.raw_path == LIVE_PATH and request.method == "GET":
@@ -341,6 +289,35 @@ class CogsyncApp:
         headers.extend((k.encode(), v.encode()) for k, v in response.headers)
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+
+    async def _health(self, request: HttpRequest) -> HttpResponse:
+        """Liveness (the process answers) or readiness (the database answers and its
+        schema is the one this code expects); GET or HEAD only."""
+        if request.method not in ("GET", "HEAD"):
+            body = b'{"status":"method not allowed","allowed":["GET","HEAD"]}'
+            return HttpResponse(405, body, (("allow", "GET, HEAD"),))
+        if request.raw_path == HEALTH_PATH:
+            return HttpResponse(200, b'{"status":"ok"}')
+        try:
+            problem = await asyncio.wait_for(
+                self._in_thread(self._readiness), READY_TIMEOUT_SECONDS
+            )
+        except TimeoutError:
+            problem = f"the database did not answer within {READY_TIMEOUT_SECONDS:g} s"
+        if problem is None:
+            return HttpResponse(200, b'{"status":"ready"}')
+        log.warning("not ready: %s", problem)
+        return HttpResponse(503, orjson.dumps({"status": "not ready", "reason": problem}))
+
+    def _readiness(self) -> str | None:
+        try:
+            revision = self.c.store.schema_revision()
+        except Exception as exc:
+            return f"the database does not answer: {type(exc).__name__}: {exc}".splitlines()[0]
+        if revision != self._head_revision:
+            expected = self._head_revision
+            return f"the database schema is at {revision}; this server expects {expected}"
+        return None
 
     async def _live_subject(self, request: HttpRequest) -> tuple[str, str]:
         """Who the live channel is for; the caller must be that identity or its developer."""
@@ -482,8 +459,8 @@ class CogsyncApp:
         return render_result(result)
 
     async def _authenticate(self, request: HttpRequest, service: str) -> Caller:
-        if self.settings.open_mode and "authorization" not in request.headers:
-            return await self._open_mode_caller()
+        if self.settings.open_mode:
+            return await self._open_mode_caller(request)
         claim = parse_signed_request(request)
         if claim.security_token is not None:
             # Temporary identity credentials: everything needed is in the token.
@@ -496,10 +473,28 @@ class CogsyncApp:
         if key is None:
             raise UnrecognizedClient("The security token included in the request is invalid.")
         verify(request, claim, key.secret_access_key, region=self.settings.region, service=service)
+        if not key.used:
+            await self._store_work(self.c.keyring.mark_used, key)
         return Caller(account_id=key.account_id)
 
-    async def _open_mode_caller(self) -> Caller:
-        """Open mode: every request acts as a developer of the first account."""
+    async def _open_mode_caller(self, request: HttpRequest) -> Caller:
+        """Open mode: signatures are not verified, but credentials still name the caller:
+        identity credentials act as their identity, a known developer key as its
+        account; unsigned requests and unknown keys (``testing``, say) act as a developer
+        of the first account."""
+        signed = "authorization" in request.headers or any(
+            name == "X-Amz-Credential" for name, _ in request.query
+        )
+        if signed:
+            claim = parse_signed_request(request)
+            if claim.security_token is not None:
+                identity, _ = self.c.credentials.open(claim.access_key_id, claim.security_token)
+                return Caller(identity.account_id, identity.identity_pool_id, identity.identity_id)
+            hit, key = self.c.keyring.cached(claim.access_key_id)
+            if not hit:
+                key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
+            if key is not None:
+                return Caller(account_id=key.account_id)
         if self._open_caller is None:
             account = await self._in_thread(default_account, self.c.store)
             if account is None:

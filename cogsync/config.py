@@ -1,12 +1,28 @@
-"""Settings of one cogsync process, from command-line flags and ``COGSYNC_*`` variables."""
+"""Settings of one cogsync process, from command-line flags and ``COGSYNC_*`` variables.
+
+Every setting is one row of :data:`OPTIONS`: its flag, its variable, its default and the
+check its value must pass. The command line's flags and their help are built from the
+table, and a test holds docs/configuration.md to it, so the three never disagree. A
+value that fails its check is a :class:`ConfigError` naming the flag or variable it came
+from; nothing is started with it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+
+from cogsync.errors import StartupError
+
+
+class ConfigError(StartupError):
+    """A flag or variable has a value cogsync cannot use; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +66,15 @@ class Settings:
     secret_key: str | None = None  # the master key; default: a file in data_dir
     # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
     sqlite_synchronous: str = "NORMAL"
-    open_mode: bool = False  # no authentication at all: for local tests only
+    open_mode: bool = False  # signatures not verified: for local tests only
+    workers: int = 1
+    log_level: str = "info"
+    access_log: bool = False
     max_body_bytes: int = 4 * 1024 * 1024
+    # Fixed credentials for scripted set-ups, used only when the database is new.
+    bootstrap_access_key_id: str | None = None
+    bootstrap_secret_access_key: str | None = None
+    bootstrap_pool_id: str | None = None
     # Cognito Identity
     credentials_lifetime_seconds: float = 3600.0
     openid_issuer: str = "https://cognito-identity.amazonaws.com"
@@ -74,7 +97,12 @@ class Settings:
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.data_dir / 'cogsync.db').resolve()}"
+        return self.database_url or f"sqlite:///{self.sqlite_file}"
+
+    @property
+    def sqlite_file(self) -> Path:
+        """Where the default database lives (with no --database)."""
+        return (self.data_dir / "cogsync.db").resolve()
 
     @property
     def resolved_streams_url(self) -> str:
@@ -84,10 +112,385 @@ class Settings:
     def key_file(self) -> Path:
         return self.data_dir / "master.key"
 
+    @property
+    def database_label(self) -> str:
+        """The database as a person reads it (no password)."""
+        if self.database_url is None:
+            return f"SQLite file {self.sqlite_file}"
+        parsed = urlparse(self.database_url)
+        where = parsed.hostname or "localhost"
+        if parsed.port:
+            where += f":{parsed.port}"
+        return f"PostgreSQL at {where}{parsed.path}"
 
-def env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+
+# --- checks of values, one per kind ---------------------------------------------------
+# Each takes the text as given and returns the value, or raises ValueError saying what
+# was expected (the caller adds where the text came from).
+
+_DIGITS = re.compile(r"[0-9]+")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
+REGION_MAX = 18  # a pool id is "<region>:<uuid>", at most 55 characters
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+STREAM_SCHEMES = ("file", "redis", "rediss", "nats", "tls", "kinesis", "kinesis+http",
+                  "kinesis+https")
+PUSH_SCHEMES = ("sns", "sns+http", "sns+https", "http", "https")
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9]{16,128}")
+_POOL_ID = re.compile(r"[\w-]+:[0-9a-f-]+", re.ASCII)
+
+
+def whole_number(lowest: int, highest: int | None = None) -> Callable[[str], int]:
+    def check(text: str) -> int:
+        value = int(text) if _DIGITS.fullmatch(text) else None
+        if value is None or value < lowest or (highest is not None and value > highest):
+            top = f" to {highest}" if highest is not None else " or more"
+            raise ValueError(f"must be a whole number from {lowest}{top}")
+        return value
+
+    return check
+
+
+def seconds(lowest: float = 0.0) -> Callable[[str], float]:
+    def check(text: str) -> float:
+        if not _DECIMAL.fullmatch(text) or float(text) < lowest:
+            raise ValueError(f"must be a number of seconds, at least {lowest:g}")
+        return float(text)
+
+    return check
+
+
+def rate(text: str) -> float:
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError("must be requests per second (0 for no limit)")
+    return float(text)
+
+
+def switch(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be 1 or 0 (true/false, yes/no, on/off)")
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if text.lower() not in choices:
+            raise ValueError("must be one of " + ", ".join(choices))
+        return text.lower()
+
+    return check
+
+
+def host(text: str) -> str:
+    if not text or any(c.isspace() for c in text) or "/" in text:
+        raise ValueError("must be an address or host name, such as 127.0.0.1 or 0.0.0.0")
+    return text
+
+
+def region(text: str) -> str:
+    if not _REGION.fullmatch(text) or len(text) > REGION_MAX:
+        raise ValueError(
+            f"must be a region name such as us-east-1 (lower-case letters, digits and "
+            f"dashes, at most {REGION_MAX} characters)"
+        )
+    return text
+
+
+def data_dir(text: str) -> Path:
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ValueError("must be a folder (this is a file)")
+    return path
+
+
+def database_url(text: str) -> str:
+    parsed = urlparse(text)
+    scheme = parsed.scheme.split("+", 1)[0]
+    if scheme in ("postgresql", "postgres"):
+        if not parsed.netloc and not parsed.path.strip("/"):
+            raise ValueError("needs a host and a database: postgresql://user@host:5432/db")
+        return text
+    if scheme == "sqlite":
+        path = text.split("://", 1)[1] if "://" in text else ""
+        if path in ("", "/", "/:memory:") or ":memory:" in path or path.startswith("/file:"):
+            raise ValueError(
+                "must name a file: sqlite:////absolute/path.db (an in-memory database "
+                "cannot be shared by the server's connections)"
+            )
+        if Path(path[1:]).is_dir():
+            raise ValueError("must name a database file (this is a folder)")
+        return text
+    raise ValueError(
+        "must be sqlite:///path/to/file.db or postgresql://user@host:5432/database"
+    )
+
+
+def streams_url(text: str) -> str:
+    if urlparse(text).scheme not in STREAM_SCHEMES:
+        raise ValueError(
+            "must be file:///folder, redis://host:6379/0, nats://host:4222 or "
+            "kinesis://host:port"
+        )
+    return text
+
+
+def push_urls(text: str) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in text.split(",") if u.strip())
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in PUSH_SCHEMES or not parsed.netloc:
+            raise ValueError("must be sns://host:port or http(s):// webhook URLs")
+    return urls
+
+
+def secret_key(text: str) -> str:
+    from cogsync.crypto import MasterKey
+
+    try:
+        MasterKey.decode(text)
+    except ValueError:
+        raise ValueError("must be 32 bytes as 64 hex digits (or URL-safe base64)") from None
+    return text
+
+
+def access_key_id(text: str) -> str:
+    if not _ACCESS_KEY_ID.fullmatch(text):
+        raise ValueError("must be 16 to 128 letters and digits, such as AKCSEXAMPLE0000000")
+    return text
+
+
+def secret_access_key(text: str) -> str:
+    if not 8 <= len(text) <= 128 or not text.isprintable() or not text.isascii():
+        raise ValueError("must be 8 to 128 printable ASCII characters")
+    return text
+
+
+def pool_id(text: str) -> str:
+    if not _POOL_ID.fullmatch(text) or len(text) > 55:
+        raise ValueError("must look like us-east-1:0e3c1d2a-... (region, colon, hex and dashes)")
+    return text
+
+
+def text(value: str) -> str:
+    return value
+
+
+# --- the table ---------------------------------------------------------------------
+
+SERVE = "serve"
+EVERY = "every"  # a flag of every command that opens the database
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: where it is read from and how it is checked."""
+
+    name: str  # the Settings field; "limits.<field>" for a limit
+    variable: str
+    parse: Callable[[str], Any]
+    help: str
+    flag: str | None = None  # None: a variable only
+    commands: str = SERVE  # which commands have the flag: SERVE or EVERY
+    metavar: str | None = None
+    is_switch: bool = False  # a flag without a value
+    repeatable: bool = False  # a flag given many times; its variable is a comma list
+    default_text: str | None = None  # the default as the docs say it
+
+    @property
+    def default(self) -> Any:
+        if self.name.startswith("limits."):
+            return getattr(Limits(), self.name.split(".", 1)[1])
+        if self.name.startswith("http."):
+            return getattr(HttpLimits(), self.name.split(".", 1)[1])
+        return getattr(Settings(), self.name)
+
+    def describe_default(self) -> str:
+        if self.default_text is not None:
+            return self.default_text
+        value = self.default
+        if isinstance(value, bool):
+            return "off" if not value else "on"
+        if value is None or value == ():
+            return "none"
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+
+OPTIONS: tuple[Option, ...] = (
+    # Where the data is: every command.
+    Option("data_dir", "COGSYNC_DATA_DIR", data_dir,
+           "folder for the SQLite file, the master key and the default stream files",
+           flag="--data-dir", commands=EVERY, metavar="DIR", default_text="./.cogsync"),
+    Option("database_url", "COGSYNC_DATABASE_URL", database_url,
+           "database URL: sqlite:///FILE, or postgresql://user@host:5432/db",
+           flag="--database", commands=EVERY, metavar="URL",
+           default_text="SQLite in the data folder"),
+    Option("region", "COGSYNC_REGION", region,
+           "region in new pool ids and in every signature's scope",
+           flag="--region", commands=EVERY),
+    Option("secret_key", "COGSYNC_SECRET_KEY", secret_key,
+           "the master key, 64 hex digits; the same on every replica",
+           default_text="<data-dir>/master.key, made on first start"),
+    # Serving.
+    Option("host", "COGSYNC_HOST", host, "address to bind; 0.0.0.0 for all interfaces",
+           flag="--host"),
+    Option("port", "COGSYNC_PORT", whole_number(0, 65535),
+           "TCP port; 0 picks a free one", flag="--port"),
+    Option("workers", "COGSYNC_WORKERS", whole_number(1, 64),
+           "worker processes sharing the socket", flag="--workers"),
+    Option("sqlite_synchronous", "COGSYNC_SQLITE_SYNCHRONOUS", one_of("normal", "full"),
+           "NORMAL: a committed write survives a crash of the process; FULL: also power loss",
+           flag="--sqlite-synchronous", metavar="NORMAL|FULL"),
+    Option("open_mode", "COGSYNC_OPEN", switch,
+           "open test mode: signatures are not verified (never in production)",
+           flag="--open", is_switch=True),
+    Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
+           "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
+           metavar="LEVEL"),
+    Option("access_log", "COGSYNC_ACCESS_LOG", switch, "log every request",
+           flag="--access-log", is_switch=True),
+    Option("bootstrap_access_key_id", "COGSYNC_BOOTSTRAP_ACCESS_KEY_ID", access_key_id,
+           "the first developer key's id, used only when the database is new",
+           flag="--access-key-id", metavar="ID", default_text="random"),
+    Option("bootstrap_secret_access_key", "COGSYNC_BOOTSTRAP_SECRET_ACCESS_KEY",
+           secret_access_key, "the first developer key's secret, used only when the "
+           "database is new", flag="--secret-access-key", metavar="SECRET",
+           default_text="random"),
+    Option("bootstrap_pool_id", "COGSYNC_BOOTSTRAP_POOL_ID", pool_id,
+           "the first identity pool's id, used only when the database is new",
+           flag="--pool-id", metavar="ID", default_text="random"),
+    # Integrations.
+    Option("streams_url", "COGSYNC_STREAMS_URL", streams_url,
+           "Cognito Streams backend: file://DIR, redis://, nats://, kinesis://HOST:PORT",
+           flag="--streams", metavar="URL", default_text="file://<data-dir>/streams"),
+    Option("push_urls", "COGSYNC_PUSH_URLS", push_urls,
+           "push sync channel: sns://HOST:PORT or an http(s):// webhook (repeatable; "
+           "the variable takes a comma list)", flag="--push", metavar="URL",
+           repeatable=True),
+    Option("lambda_endpoint", "COGSYNC_LAMBDA_ENDPOINT", text,
+           "Lambda Invoke API endpoint for the Sync Trigger", flag="--lambda-endpoint",
+           metavar="URL", default_text="AWS Lambda of the region"),
+    Option("push_webhook_secret", "COGSYNC_PUSH_WEBHOOK_SECRET", text,
+           "HMAC key that signs webhook pushes"),
+    Option("lambda_timeout_seconds", "COGSYNC_LAMBDA_TIMEOUT", seconds(0.001),
+           "seconds to wait for the Sync Trigger function"),
+    Option("outbox_max_attempts", "COGSYNC_OUTBOX_MAX_ATTEMPTS", whole_number(1),
+           "delivery attempts of a stream record or push before it is a dead letter"),
+    Option("outbox_backoff_seconds", "COGSYNC_OUTBOX_BACKOFF", seconds(0.001),
+           "seconds before the first retry; doubles up to a minute"),
+    Option("lease_seconds", "COGSYNC_LEASE_SECONDS", seconds(0.1),
+           "a delivering replica silent this long is replaced by another"),
+    Option("job_stale_seconds", "COGSYNC_JOB_STALE_SECONDS", seconds(0.1),
+           "a bulk publish runner silent this long is replaced"),
+    # Cognito Identity.
+    Option("credentials_lifetime_seconds", "COGSYNC_CREDENTIALS_LIFETIME", seconds(1),
+           "seconds the identity credentials from GetCredentialsForIdentity last"),
+    Option("openid_issuer", "COGSYNC_OPENID_ISSUER", text,
+           "iss of the OpenID tokens cogsync signs"),
+    Option("oidc_providers", "COGSYNC_OIDC_PROVIDERS", text,
+           "external OpenID Connect login providers: a JSON list, or a JSON file's path"),
+    # Limits.
+    Option("rate_limit_identity", "COGSYNC_RATE_LIMIT_IDENTITY", rate,
+           "requests per second per identity, per replica (0: no limit)"),
+    Option("rate_limit_pool", "COGSYNC_RATE_LIMIT_POOL", rate,
+           "requests per second per pool, per replica (0: no limit)"),
+    Option("limits.datasets_per_identity", "COGSYNC_MAX_DATASETS", whole_number(1),
+           "datasets per identity"),
+    Option("limits.dataset_bytes", "COGSYNC_MAX_DATASET_BYTES", whole_number(1),
+           "bytes of keys plus values of the live records of one dataset"),
+    Option("limits.session_ttl_seconds", "COGSYNC_SESSION_TTL", seconds(1),
+           "seconds a SyncSessionToken from ListRecords stays valid"),
+    # The HTTP edge (docs/security.md).
+    Option("http.max_request_line", "COGSYNC_MAX_REQUEST_LINE", whole_number(256, 1 << 20),
+           "longest request line, in bytes (414 beyond)", flag="--max-request-line",
+           metavar="BYTES"),
+    Option("http.max_header_bytes", "COGSYNC_MAX_HEADER_BYTES", whole_number(1024, 1 << 22),
+           "largest request head (request line and header fields), in bytes (431 beyond)",
+           flag="--max-header-bytes", metavar="BYTES"),
+    Option("http.max_headers", "COGSYNC_MAX_HEADERS", whole_number(8, 10_000),
+           "most header fields in one request (431 beyond)", flag="--max-headers",
+           metavar="COUNT"),
+    Option("http.header_timeout", "COGSYNC_HEADER_TIMEOUT", seconds(0.1),
+           "seconds from a request's first byte to the end of its head (408 after)",
+           flag="--header-timeout", metavar="SECONDS"),
+    Option("http.body_timeout", "COGSYNC_BODY_TIMEOUT", seconds(0.1),
+           "seconds for a whole request body, and for a client to take a stalled answer",
+           flag="--body-timeout", metavar="SECONDS"),
+    Option("http.keep_alive_timeout", "COGSYNC_KEEP_ALIVE_TIMEOUT", seconds(0.1),
+           "seconds an idle connection stays open; keep it above the load balancer's",
+           flag="--keep-alive-timeout", metavar="SECONDS"),
+    Option("http.graceful_timeout", "COGSYNC_GRACEFUL_TIMEOUT", seconds(0),
+           "seconds a stop waits for requests in flight", flag="--graceful-timeout",
+           metavar="SECONDS"),
+)
+
+def flag_help(option: Option) -> str:
+    return f"{option.help} (default: {option.describe_default()}; {option.variable})"
+
+
+def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from flag values (``given``, by option name; None or absent: not given)
+    and the environment; a flag wins over its variable, an empty variable is unset.
+
+    Raises ConfigError naming the first flag or variable whose value does not check."""
+    environ = os.environ if environ is None else environ
+    top: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    http: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = given.get(option.name)
+        if option.is_switch and raw is False:
+            raw = None
+        source = option.flag
+        if option.repeatable and raw:
+            raw = ",".join(raw)
+        elif raw is True:
+            raw = "1"
+        if raw is None:
+            raw = environ.get(option.variable) or None
+            source = option.variable
+        if raw is None:
+            continue
+        try:
+            value = option.parse(str(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{source} {exc}, not {str(raw)!r}") from None
+        if option.name.startswith("limits."):
+            limits[option.name.split(".", 1)[1]] = value
+        elif option.name.startswith("http."):
+            http[option.name.split(".", 1)[1]] = value
+        else:
+            top[option.name] = value
+    if "sqlite_synchronous" in top:
+        top["sqlite_synchronous"] = top["sqlite_synchronous"].upper()
+    settings = replace(Settings(), limits=replace(Limits(), **limits),
+                       http=replace(HttpLimits(), **http), **top)
+    _check_together(settings)
+    return settings
+
+
+def _check_together(settings: Settings) -> None:
+    """Checks that need more than one setting."""
+    pair = (settings.bootstrap_access_key_id, settings.bootstrap_secret_access_key)
+    if (pair[0] is None) != (pair[1] is None):
+        raise ConfigError(
+            "--access-key-id and --secret-access-key (COGSYNC_BOOTSTRAP_ACCESS_KEY_ID, "
+            "COGSYNC_BOOTSTRAP_SECRET_ACCESS_KEY) go together: give both or neither"
+        )
+    if settings.http.max_request_line > settings.http.max_header_bytes:
+        raise ConfigError(
+            "--max-request-line must not be larger than --max-header-bytes (the request "
+            "line is part of the head)"
+        )
+    pool = settings.bootstrap_pool_id
+    if pool is not None and not pool.startswith(settings.region + ":"):
+        raise ConfigError(
+            f"--pool-id {pool!r} must begin with the region, {settings.region}:"
+        )
 
 
 def settings_to_json(settings: Settings) -> str:

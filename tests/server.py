@@ -117,7 +117,7 @@ class ServerProcess:
                     self.credentials.secret_access_key = m.group(1)
                 if m := _POOL.search(line):
                     self.pool_id = m.group(1)
-                if line.startswith(("Get a developer key", "  aws cognito-sync")):
+                if line.startswith("Ready."):
                     ready.set()
             ready.set()
 

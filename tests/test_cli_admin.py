@@ -28,7 +28,7 @@ def _sqlite_server(data_dir: Path) -> ServerProcess:
 def test_keys_create_prints_a_key_that_works_at_once(server: ServerProcess,
                                                       pool_id: str) -> None:
     created = json.loads(server.cli("keys", "create", "--json"))
-    assert set(created) == {"AccessKeyId", "SecretAccessKey"}
+    assert set(created) == {"AccessKeyId", "SecretAccessKey", "AccountId"}
     assert created["AccessKeyId"] != server.credentials.access_key_id  # type: ignore[union-attr]
     # Never seen by the running server, so not in its cache of unknown keys: works now.
     client = server.client(credentials=Credentials(created["AccessKeyId"],
@@ -85,19 +85,27 @@ def test_python_dash_m_help() -> None:
         assert flag in serve.stdout
 
 
-def test_restart_prints_no_new_credentials(make_server: Callable[..., ServerProcess],
-                                           tmp_path: Path) -> None:
+def test_first_key_is_shown_until_used(make_server: Callable[..., ServerProcess],
+                                       tmp_path: Path) -> None:
     first = make_server(data_dir=tmp_path / "data")
     assert first.credentials is not None and first.credentials.secret_access_key
     printed = "".join(first.output)
     assert "AWS_SECRET_ACCESS_KEY=" in printed and "IdentityPoolId=" in printed
+    assert "unauthenticated identities allowed" in printed
 
-    first.restart()  # kill -9, then start on the same data
+    first.restart()  # kill -9 before any use: the same key and pool, shown again
     again = "".join(first.output)
-    assert "AWS_ACCESS_KEY_ID=" not in again
-    assert "AWS_SECRET_ACCESS_KEY=" not in again
-    assert "IdentityPoolId=" not in again
-    assert "cogsync keys create --json" in again
+    assert f"AWS_SECRET_ACCESS_KEY={first.credentials.secret_access_key}" in again
+    assert f"IdentityPoolId={first.pool_id}" in again
+    assert "has not been used yet" in again
+
+    usage = first.client().describe_identity_pool_usage(IdentityPoolId=first.pool_id)
+    assert usage["IdentityPoolUsage"]["IdentityPoolId"] == first.pool_id
+    first.restart()  # used once: no secret printed any more
+    later = "".join(first.output)
+    assert "AWS_ACCESS_KEY_ID=" not in later
+    assert "AWS_SECRET_ACCESS_KEY=" not in later
+    assert "cogsync keys list" in later
     # The key made on the first start still works.
     usage = first.client().describe_identity_pool_usage(IdentityPoolId=first.pool_id)
     assert usage["IdentityPoolUsage"]["IdentityPoolId"] == first.pool_id
@@ -141,8 +149,9 @@ def test_database_without_its_master_key_reveals_no_usable_secret(tmp_path: Path
     try:
         copy.start()
     except RuntimeError:
-        assert copy.process is not None and copy.process.returncode not in (0, None)
+        assert copy.process is not None and copy.process.returncode == 2
         assert original.credentials.secret_access_key not in "".join(copy.output)
+        assert "master key" in "".join(copy.output)
         return
     try:
         assert "AWS_SECRET_ACCESS_KEY=" not in "".join(copy.output)  # the data was found

@@ -1,6 +1,6 @@
 """A full disk, for real: SQLite on a small tmpfs. Writes are refused with a 503 that says
 what happened (and the log tells the operator), nothing is half-written, reads go on,
-writes resume once space is freed, and a stop on a full disk still closes the store.
+writes resume once space is freed, and a stop whose writes fail still closes the store.
 """
 
 from __future__ import annotations
@@ -98,19 +98,19 @@ def test_full_disk_is_a_clear_503_and_changes_nothing(small_disk: Path) -> None:
         assert [r["SyncCount"] for r in done["Records"]] == [2]
         assert _records(client.list_records(**where)) == before
 
-        # Full again, with a sync session count waiting to be flushed: the stop's writes
-        # fail, and the store is closed all the same.
-        _fill(small_disk, leave=0)
-        _write_until_refused(client, server.pool_id)
-        _write_until_refused(client, server.pool_id, "v", 1)  # the log's last free pages
+        # A stop whose writes fail must still close the store. To make the last flush
+        # fail for certain (a full disk may still have room in the write-ahead log), no
+        # write past the first byte of a file is allowed to the process any more (a file
+        # size limit: its writes fail with EFBIG, as on a full disk), with a sync session
+        # count waiting to be flushed.
         client.list_records(**{**kept, "DatasetName": "pending-session"})
         assert server.process is not None
+        subprocess.run(["prlimit", f"--pid={server.process.pid}", "--fsize=1:unlimited"],
+                       check=True)
         server.stop()
         assert server.process.returncode == 0, "".join(server.output[-30:])
         log = "".join(server.output)
-        # The failing steps are told and passed over (the dispatcher's lease and the last
-        # flush both write), and the store is closed after them.
-        assert "shutdown: could not" in log, log[-3000:]
+        assert "shutdown: could not flush the sync session counts" in log, log[-3000:]
         assert "could not close the store" not in log
     finally:
         server.kill()

@@ -53,7 +53,8 @@ COMMON_ERRORS = {
 ABSENT = (501, "NotImplementedException")
 # Tables (and columns) that change by themselves, not by requests.
 VOLATILE_TABLES = {"outbox", "bulk_publish_jobs", "leases", "server_keys", "alembic_version"}
-VOLATILE_COLUMNS = {"sync_sessions_count", "heartbeat_at", "endpoint_arn"}
+# (A key's last use is recorded when its signature checks, whatever the call's outcome.)
+VOLATILE_COLUMNS = {"sync_sessions_count", "heartbeat_at", "endpoint_arn", "last_used_at"}
 ODD_TEXT = ["\x00", "a\x00b", "\U0001f600", "\ud800", "\udfff", "\u202e", "\ufeff", "\u00e9",
             "\u0661", "\u00b2", " ", "", "%", "%00", "../..", ".", "..", "\\", "\"", "'",
             "\r\n", "\t", "null", "0", "-1", "1e999", "😀" * 60]

@@ -6,9 +6,10 @@ import secrets
 import string
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cogsync.crypto import SealError, SecretBox
+from cogsync.store.account_queries import StoredKey
 from cogsync.store.database import Store, Tx
 
 _KEY_ALPHABET = string.ascii_uppercase + string.digits
@@ -20,6 +21,7 @@ class DeveloperKey:
     access_key_id: str
     secret_access_key: str
     account_id: str
+    used: bool = False  # a request has verified with it
 
 
 def new_access_key_id() -> str:
@@ -45,13 +47,48 @@ class KeyRing:
         self._cache: dict[str, tuple[float, DeveloperKey | None]] = {}
         self._lock = threading.Lock()
 
-    def create(self, tx: Tx, account_id: str, now: float) -> DeveloperKey:
-        key = DeveloperKey(new_access_key_id(), new_secret(), account_id)
-        sealed = self.box.seal(
+    def create(
+        self,
+        tx: Tx,
+        account_id: str,
+        now: float,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+    ) -> DeveloperKey:
+        """A new key; random unless the operator fixed its id and secret."""
+        key = DeveloperKey(
+            access_key_id or new_access_key_id(), secret_access_key or new_secret(), account_id
+        )
+        tx.create_access_key(key.access_key_id, account_id, self.seal(key), now)
+        return key
+
+    def seal(self, key: DeveloperKey) -> bytes:
+        return self.box.seal(
             key.secret_access_key.encode(), _PURPOSE_PREFIX + key.access_key_id.encode()
         )
-        tx.create_access_key(key.access_key_id, account_id, sealed, now)
-        return key
+
+    def unseal(self, stored: StoredKey) -> DeveloperKey | None:
+        """The key with its secret; None if it was sealed under another master key."""
+        try:
+            secret = self.box.open(
+                stored.secret_ciphertext, _PURPOSE_PREFIX + stored.access_key_id.encode()
+            )
+        except SealError:
+            return None
+        return DeveloperKey(
+            stored.access_key_id, secret.decode(), stored.account_id,
+            stored.last_used_at is not None,
+        )
+
+    def mark_used(self, key: DeveloperKey) -> None:
+        """Notes that a request verified with ``key`` (from then on a start no longer
+        prints it)."""
+        with self.store.write() as tx:
+            tx.mark_key_used(key.access_key_id, time.time())
+        with self._lock:
+            entry = self._cache.get(key.access_key_id)
+            if entry is not None and entry[1] is not None:
+                self._cache[key.access_key_id] = (entry[0], replace(entry[1], used=True))
 
     def cached(self, access_key_id: str) -> tuple[bool, DeveloperKey | None]:
         """(hit, key): a hit may be a remembered miss."""
@@ -66,15 +103,8 @@ class KeyRing:
             return key
         with self.store.read() as tx:
             found = tx.get_access_key(access_key_id)
-        key = None
-        if found is not None:
-            account_id, sealed = found
-            try:
-                secret = self.box.open(sealed, _PURPOSE_PREFIX + access_key_id.encode())
-            except SealError:
-                secret = None  # sealed under another master key: treat as unknown
-            if secret is not None:
-                key = DeveloperKey(access_key_id, secret.decode(), account_id)
+        # A disabled key, or one sealed under another master key, counts as unknown.
+        key = self.unseal(found) if found is not None and found.enabled else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

@@ -30,6 +30,11 @@ HTTP_VARIABLE = "COGSYNC_WORKER_HTTP"
 RESTART_PAUSE = 1.0  # seconds before a dead worker is replaced
 
 
+def log_level(name: str) -> int:
+    """A logging level from a --log-level name (``trace`` is logging's DEBUG)."""
+    return logging.DEBUG if name.lower() == "trace" else logging.getLevelName(name.upper())
+
+
 def supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimits, *,
               access_log: bool, log_level: str) -> int:
     """Runs ``workers`` processes until SIGTERM or SIGINT; returns the exit status."""
@@ -82,7 +87,7 @@ def _worker() -> None:
     access_log = bool(options.pop("access_log"))
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("cogsync.http").setLevel(options.pop("log_level").upper())
+    logging.getLogger("cogsync.http").setLevel(log_level(options.pop("log_level")))
     limits = HttpLimits(**options)
     module, _, function = os.environ[FACTORY_VARIABLE].partition(":")
     app = getattr(importlib.import_module(module), function)()

@@ -32,13 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
-    access_keys,
-    accounts,
     dataset_deletions,
     datasets,
     devices,
@@ -171,25 +170,6 @@ def _binds(*names: str) -> dict[str, Any]:
 # --- the statements, written once -----------------------------------------------
 
 Q = Prepared
-INSERT_ACCOUNT = Q(
-    lambda d: insert(accounts).values(
-        account_id=bindparam("account_id"), created_at=bindparam("now")
-    )
-)
-ACCOUNT_EXISTS = Q(
-    lambda d: select(accounts.c.account_id).where(accounts.c.account_id == bindparam("account_id"))
-)
-FIRST_ACCOUNT = Q(lambda d: select(accounts.c.account_id).order_by(accounts.c.created_at).limit(1))
-INSERT_KEY = Q(
-    lambda d: insert(access_keys).values(
-        **_binds("access_key_id", "account_id", "secret_ciphertext", "enabled", "created_at")
-    )
-)
-GET_KEY = Q(
-    lambda d: select(access_keys.c.account_id, access_keys.c.secret_ciphertext).where(
-        access_keys.c.access_key_id == bindparam("key"), access_keys.c.enabled
-    )
-)
 INSERT_POOL = Q(
     lambda d: insert(identity_pools).values(
         **_binds(
@@ -409,34 +389,6 @@ def _records_by_keys(n: int) -> Prepared:
 
 class SyncQueries(Queries):
     """Accounts, keys, pools, datasets and records: the sync hot path."""
-
-    # --- accounts and keys -------------------------------------------------------
-
-    def create_account(self, account_id: str, now: float) -> None:
-        INSERT_ACCOUNT.run(self, account_id=account_id, now=now)
-
-    def account_exists(self, account_id: str) -> bool:
-        return ACCOUNT_EXISTS.first(self, account_id=account_id) is not None
-
-    def first_account(self) -> str | None:
-        return FIRST_ACCOUNT.scalar(self)
-
-    def create_access_key(
-        self, access_key_id: str, account_id: str, secret_ciphertext: bytes, now: float
-    ) -> None:
-        INSERT_KEY.run(
-            self,
-            access_key_id=access_key_id,
-            account_id=account_id,
-            secret_ciphertext=secret_ciphertext,
-            enabled=True,
-            created_at=now,
-        )
-
-    def get_access_key(self, access_key_id: str) -> tuple[str, bytes] | None:
-        """(account id, secret ciphertext) of an enabled key."""
-        row = GET_KEY.first(self, key=access_key_id)
-        return None if row is None else (row[0], bytes(row[1]))
 
     # --- identity pools ---------------------------------------------------------
 
@@ -948,7 +900,7 @@ def _device(row: Any) -> Device:
     )
 
 
-class Tx(SyncQueries, IdentityQueries, OutboxQueries):
+class Tx(SyncQueries, IdentityQueries, OutboxQueries, AccountQueries):
     """One open transaction. Every method is a single statement or a small batch."""
 
 
@@ -1066,6 +1018,13 @@ class Store:
         """Frames in the log, all of which this checkpoint copied (unless busy)."""
         busy, log_frames, _ = driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
         return int(log_frames)
+
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (one fresh read: also proves it answers)."""
+        with self.read() as tx:
+            tx.cursor.execute("SELECT version_num FROM alembic_version")
+            row = tx.cursor.fetchone()
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         self._connections.close_all()

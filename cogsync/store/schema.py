@@ -43,6 +43,9 @@ access_keys = Table(
     Column("secret_ciphertext", LargeBinary, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("created_at", Float, nullable=False),
+    # When a request first verified with this key (migration 0005); None: never. A first
+    # start's key is shown again at each start until then.
+    Column("last_used_at", Float, nullable=True),
 )
 
 identity_pools = Table(

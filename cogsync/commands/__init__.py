@@ -1,0 +1,1 @@
+"""The ``cogsync`` subcommands, one module per group; :mod:`cogsync.cli` assembles them."""
