@@ -7,9 +7,10 @@ this counts everything one ``cogsync serve`` process executes per request: the H
 server, the event loop, the socket calls and the application. The server runs under
 callgrind with instrumentation off; once it has answered the warm-up requests, the
 counters are zeroed, N requests go out one at a time on one keep-alive connection, and
-the counters are dumped. What the server's background tasks do meanwhile (the session
-flush, the SQLite checkpoint loop: on a timer, not per request) is included, so the
-figures are a little high, and the same way for any two versions measured alike.
+the counters are dumped; then, with the counters zeroed again, the server sits idle for
+as long as the requests took, and what its timers executed meanwhile (the session flush,
+the SQLite checkpoint loop, the connection sweep) is subtracted. What those timers do
+more because requests came (the checkpoint loop copies the log of the writes) stays in.
 """
 
 from __future__ import annotations
@@ -112,6 +113,18 @@ def _control(pid: int, *args: str) -> None:
     subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
 
 
+def _dump(pid: int, folder: Path) -> int:
+    """Dumps the counters and returns the instructions of the newest dump."""
+    before = set(folder.glob("callgrind.out*"))
+    _control(pid, "-d")
+    new = [p for p in folder.glob("callgrind.out*") if p not in before] or sorted(
+        folder.glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)[-1:]
+    found = _TOTALS.search(new[-1].read_text(errors="replace"))
+    if found is None:
+        raise SystemExit(f"no totals in {new[-1]}")
+    return int(found.group(1))
+
+
 def count(scenario: str, requests: int, postgres_url: str | None) -> int:
     """Instructions per request of one scenario, on a new database."""
     with tempfile.TemporaryDirectory(prefix="cogsync-whole-") as folder, \
@@ -143,15 +156,18 @@ def count(scenario: str, requests: int, postgres_url: str | None) -> int:
                 _ok(conn, raw)
             _control(proc.pid, "-i", "on")
             _control(proc.pid, "-z")
+            started = time.monotonic()
             statuses = [conn.call(raw)[0] for raw in built[WARM_UP:]]
-            _control(proc.pid, "-d")
+            elapsed = time.monotonic() - started
+            busy = _dump(proc.pid, Path(folder))
+            # The same time again with no request: what the timers cost meanwhile.
+            _control(proc.pid, "-z")
+            time.sleep(elapsed)
+            idle = _dump(proc.pid, Path(folder))
             _control(proc.pid, "-i", "off")
             if any(status != 200 for status in statuses):
                 raise SystemExit(f"{scenario}: {sum(s != 200 for s in statuses)} failed")
-            dumps = sorted(Path(folder).glob("callgrind.out*"), key=lambda p: p.stat().st_mtime)
-            totals = [int(m.group(1)) for p in dumps
-                      if (m := _TOTALS.search(p.read_text(errors="replace")))]
-            return max(totals) // requests
+            return (busy - idle) // requests
         finally:
             proc.terminate()
             try:

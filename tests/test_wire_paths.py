@@ -36,16 +36,6 @@ PATCH = {"Op": "replace", "Key": "k", "Value": "v", "SyncCount": 0}
 
 
 @pytest.fixture(scope="module")
-def raw(server: ServerProcess) -> SignedHttp:
-    return SignedHttp(server)
-
-
-@pytest.fixture
-def where(pool_id: str, identity_id: str) -> dict[str, str]:
-    return {"IdentityPoolId": pool_id, "IdentityId": identity_id, "DatasetName": "data"}
-
-
-@pytest.fixture(scope="module")
 def phone(server: ServerProcess) -> dict[str, Any]:
     """An identity with a dataset D of one record and a registered device."""
     pool_id = make_pool(server)
