@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_METHOD = re.compile(_TOKEN)
+# Byte classes, checked with bytes.translate (C speed; a regular expression over a 1 KB
+# head cost more than the rest of the server's work on a request).
+_TOKEN_BYTES = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_VISIBLE = bytes(range(0x21, 0x7F))
 # Field values: visible ASCII, spaces and tabs, and bytes past ASCII (obs-text); no CTLs.
-_FIELDS = re.compile(rb"(?:" + _TOKEN + rb":[\t\x20-\x7e\x80-\xff]*\r\n)*")
-_FIELD = re.compile(rb"(" + _TOKEN + rb"):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n")
-_TARGET = re.compile(rb"/[\x21-\x7e]*|\*")
+_FIELD_BYTES = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _ABSOLUTE = re.compile(rb"https?://[^/?#]*(/[\x21-\x7e]*)?", re.IGNORECASE)
-_DIGITS = re.compile(rb"[0-9]{1,18}")
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})(?:[ \t]*;[\x20-\x7e\t]*)?")
 VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/1.0": "1.0"}
 
@@ -60,9 +59,9 @@ def parse_head(head: bytes, max_request_line: int, max_headers: int) -> Head:
     if http_version is None:
         raise BadRequest(505 if version.startswith(b"HTTP/") else 400,
                          "Only HTTP/1.1 and HTTP/1.0 are served")
-    if not _METHOD.fullmatch(method):
+    if not method or method.translate(None, _TOKEN_BYTES):
         raise BadRequest(400, "The request method is not a token")
-    if not _TARGET.fullmatch(target):
+    if (target[:1] != b"/" or target.translate(None, _VISIBLE)) and target != b"*":
         absolute = _ABSOLUTE.fullmatch(target)
         if absolute is None:
             raise BadRequest(400, "The request target is not a path of visible ASCII")
@@ -71,13 +70,19 @@ def parse_head(head: bytes, max_request_line: int, max_headers: int) -> Head:
 
     headers: list[tuple[bytes, bytes]] = []
     if end >= 0:
-        block = head[end + 2:] + b"\r\n"
-        if block.count(b"\r\n") > max_headers:
+        block = head[end + 2:]
+        lines = block.split(b"\r\n")
+        if len(lines) > max_headers:
             raise BadRequest(431, f"The request has more than {max_headers} header fields")
-        if not _FIELDS.fullmatch(block):
-            raise BadRequest(400, "A header field is malformed (or folded, or has a "
-                                  "control character)")
-        headers = [(name.lower(), value) for name, value in _FIELD.findall(block)]
+        # Every byte is allowed, and CR and LF come only as the CRLFs between the fields.
+        if block.translate(None, _FIELD_BYTES) != b"\r\n" * (len(lines) - 1):
+            raise BadRequest(400, "A header field has a control character")
+        for line in lines:
+            name, colon, value = line.partition(b":")
+            # Not a token before the colon: folded, spaced before the colon, or no name.
+            if not colon or not name or name.translate(None, _TOKEN_BYTES):
+                raise BadRequest(400, "A header field is malformed (or folded)")
+            headers.append((name.lower(), value.strip(b" \t")))
 
     content_length: int | None = None
     chunked = False
@@ -86,7 +91,7 @@ def parse_head(head: bytes, max_request_line: int, max_headers: int) -> Head:
     expect = b""
     for name, value in headers:
         if name == b"content-length":
-            if not _DIGITS.fullmatch(value):
+            if not value.isdigit() or len(value) > 18:  # bytes.isdigit(): ASCII only
                 raise BadRequest(400, "Content-Length is not a number of ASCII digits")
             length = int(value)
             if content_length is not None and length != content_length:
