@@ -3,7 +3,10 @@
 Bounded and seeded in the suite; ``COGSYNC_FUZZ_EXAMPLES`` (default 2000) and
 ``COGSYNC_FUZZ_SEED`` (default 10) set the run, for example
 ``COGSYNC_FUZZ_EXAMPLES=100000 python -m pytest tests/test_wire_fuzz.py -s`` for a long one
-(``COGSYNC_TEST_BACKEND=postgresql`` for PostgreSQL). The figures are printed.
+(``COGSYNC_TEST_BACKEND=postgresql`` for PostgreSQL). A long run goes in rounds of
+``COGSYNC_FUZZ_ROUND`` (default 5000) requests, each on a new server and database (the
+snapshot of a database that grows all along would cost more and more). The figures are
+printed.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +25,16 @@ from tests.identity_helpers import (
     unauthenticated_credentials,
 )
 from tests.server import ServerProcess
-from tests.wire_fuzz import Caller, Fuzzer, Prepared, World
+from tests.wire_fuzz import Caller, Fuzzer, Prepared, Tally, World
 
 EXAMPLES = int(os.environ.get("COGSYNC_FUZZ_EXAMPLES", "2000"))
 SEED = int(os.environ.get("COGSYNC_FUZZ_SEED", "10"))
+ROUND = int(os.environ.get("COGSYNC_FUZZ_ROUND", "5000"))
 
 
-@pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def _fuzz_server(folder: Path) -> ServerProcess:
     # A Lambda endpoint nobody listens on: a Sync Trigger the fuzz sets fails at once.
-    server = ServerProcess(tmp_path_factory.mktemp("fuzz"),
-                           ["--lambda-endpoint", "http://127.0.0.1:9"]).start()
-    yield server
-    server.stop()
+    return ServerProcess(folder, ["--lambda-endpoint", "http://127.0.0.1:9"]).start()
 
 
 def _database_url(server: ServerProcess, folder: Path) -> str:
@@ -69,14 +68,20 @@ def _world(server: ServerProcess) -> World:
 
 
 def test_fuzzed_requests_get_4xx_in_the_aws_shape_and_change_nothing(
-        fuzz_server: ServerProcess) -> None:
-    fuzzer = Fuzzer(fuzz_server.endpoint, _world(fuzz_server),
-                    _database_url(fuzz_server, fuzz_server.data_dir), SEED)
-    tally = fuzzer.run(EXAMPLES)
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    tally = Tally()
+    for number, start in enumerate(range(0, EXAMPLES, ROUND)):
+        server = _fuzz_server(tmp_path_factory.mktemp(f"fuzz{number}"))
+        try:
+            fuzzer = Fuzzer(server.endpoint, _world(server),
+                            _database_url(server, server.data_dir), SEED + number)
+            tally.add(fuzzer.run(min(ROUND, EXAMPLES - start), sweep=number == 0))
+            assert fuzzer.send(Prepared("GET", "/_cogsync/health", {}, b""))[0] == 200
+            if EXAMPLES > ROUND:  # a long run tells how far it got
+                print(f"\nround {number + 1}: {tally.summary()}", flush=True)
+        finally:
+            server.stop()
     print(f"\nfuzz (seed {SEED}): {tally.summary()}")
     assert not tally.problems, "\n".join(tally.problems[:20])
     assert len(tally.operations) == 40, sorted(tally.operations)  # every one was tried
     assert tally.statuses[200] > EXAMPLES // 20, tally.statuses  # and many got through
-    status, _, _ = Fuzzer(fuzz_server.endpoint, fuzzer.world, _database_url(
-        fuzz_server, fuzz_server.data_dir), SEED).send(Prepared("GET", "/_cogsync/health", {}, b""))
-    assert status == 200  # and the server is still well

@@ -107,6 +107,15 @@ class Tally:
     absent: Counter[str] = field(default_factory=Counter)  # operations answered 501
     seconds: float = 0.0
 
+    def add(self, other: Tally) -> None:
+        self.requests += other.requests
+        self.seconds += other.seconds
+        self.problems += other.problems
+        for mine, theirs in ((self.statuses, other.statuses), (self.codes, other.codes),
+                             (self.operations, other.operations),
+                             (self.absent, other.absent)):
+            mine.update(theirs)
+
     def summary(self) -> str:
         server_errors = sum(n for s, n in self.statuses.items() if s >= 500)
         absent = sum(self.absent.values())
