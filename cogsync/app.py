@@ -10,7 +10,6 @@ import asyncio
 import gc
 import logging
 import os
-import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from cogsync.errors import (
     InvalidParameter,
     NotAuthorized,
     ServiceError,
+    StorageFull,
     UnknownOperation,
     UnrecognizedClient,
 )
@@ -45,6 +45,7 @@ from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
+from cogsync.protocol import numbers
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
     SYNC_SERVICE,
@@ -55,7 +56,7 @@ from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
-from cogsync.store.engine import head_revision
+from cogsync.store.engine import head_revision, is_storage_full
 from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
 
@@ -74,6 +75,10 @@ LIVE_PATH = "/_cogsync/live"
 LIVE_HEARTBEAT_SECONDS = 15.0
 CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
 CHECKPOINT_IDLE_SECONDS = 1.0
+STORAGE_FULL_MESSAGE = (
+    "The service cannot store data right now: its disk is full. Nothing was changed; "
+    "retry later (the operator has been told)."
+)
 JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
 T = TypeVar("T")
 
@@ -84,6 +89,10 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 class BodyTooLarge(Exception):
     pass
+
+
+class ClientGone(Exception):
+    """The client left before its request was whole: there is no one to answer."""
 
 
 class CogsyncApp:
@@ -198,15 +207,34 @@ class CogsyncApp:
                 ):
                     if task is not None:
                         task.cancel()
-                if self.fanout is not None:
-                    self.fanout.stop()
-                await self.dispatcher.stop()
-                await self.dispatcher.streams.close()
-                await self._in_thread(self.c.service.sessions.flush, self.c.store)
-                self.executor.shutdown(wait=True)
-                self.c.store.close()
+                await self._shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _shutdown(self) -> None:
+        """Every step runs, whatever the one before raised (a full disk fails the last
+        flush; the store must still be closed)."""
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("stop the live fan-out", self._stop_fanout),
+            ("stop the dispatcher", self.dispatcher.stop),
+            ("close the streams backend", self.dispatcher.streams.close),
+            ("flush the sync session counts",
+             lambda: self._in_thread(self.c.service.sessions.flush, self.c.store)),
+        ]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("shutdown: could not %s", what)
+        self.executor.shutdown(wait=True)
+        try:
+            self.c.store.close()
+        except Exception:
+            log.exception("shutdown: could not close the store")
+
+    async def _stop_fanout(self) -> None:
+        if self.fanout is not None:
+            self.fanout.stop()
 
     async def _flush_forever(self) -> None:
         """Each second, off the event loop: session counts to the database."""
@@ -258,6 +286,8 @@ class CogsyncApp:
                 response = await self._dispatch_identity(request)
             else:
                 response = await self._dispatch(request)
+        except ClientGone:
+            return
         except BodyTooLarge:
             response = render_error(
                 InvalidParameter(
@@ -267,9 +297,14 @@ class CogsyncApp:
             )
         except ServiceError as error:
             response = render_error(error, self.model)
-        except Exception:
-            log.exception("unexpected error in request %s", request_id)
-            response = render_error(InternalError("An internal error occurred"), self.model)
+        except Exception as exc:
+            if is_storage_full(exc):
+                log.error("STORAGE FULL: the database has no space left (%s); writes are "
+                          "refused with 503 until the operator frees space", exc)
+                response = render_error(StorageFull(STORAGE_FULL_MESSAGE), self.model)
+            else:
+                log.exception("unexpected error in request %s", request_id)
+                response = render_error(InternalError("An internal error occurred"), self.model)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
@@ -373,8 +408,8 @@ class CogsyncApp:
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         limit = self.settings.max_body_bytes
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
+        declared = numbers.unsigned(headers.get("content-length", ""))
+        if declared is not None and declared > limit:
             raise BodyTooLarge
         chunks: list[bytes] = []
         size = 0
@@ -382,7 +417,7 @@ class CogsyncApp:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                break
+                raise ClientGone
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -511,20 +546,7 @@ def create_app(settings: Settings) -> CogsyncApp:
     return CogsyncApp(build_components(settings))
 
 
-def _die_with_parent() -> None:
-    """A worker must not outlive its supervisor (even one killed with -9): on Linux,
-    ask the kernel to send SIGTERM when the parent goes."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        pr_set_pdeathsig = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
 def app_from_environment() -> CogsyncApp:
     """The app of one worker process of ``cogsync serve --workers N``."""
-    _die_with_parent()
     settings = settings_from_json(os.environ[SETTINGS_VARIABLE])
     return CogsyncApp(build_components(settings, run_migrations=False))

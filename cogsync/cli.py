@@ -12,6 +12,7 @@ from cogsync import __version__
 from cogsync.commands import credentials, outbox, pools, serve
 from cogsync.config import LOG_LEVELS
 from cogsync.errors import StartupError
+from cogsync.transfer import commands as transfer
 
 DESCRIPTION = (
     "A self-hostable, wire-compatible Amazon Cognito Sync server (with Cognito Identity). "
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     credentials.register(sub)
     pools.register(sub)
     outbox.register(sub)
+    transfer.register(sub)
     return parser
 
 

@@ -40,6 +40,25 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class HttpLimits:
+    """What the HTTP edge accepts from a connection, and for how long it waits.
+
+    Sizes are AWS-like: API Gateway and the load balancers in front of AWS services
+    take about 16 KiB of request head. The keep-alive timeout is longer than the idle
+    timeout of the common load balancers (AWS's 60 s), so that they, not cogsync, close
+    idle connections: a server that closes first races requests already on their way.
+    """
+
+    max_request_line: int = 8 * 1024  # bytes; longer: 414
+    max_header_bytes: int = 16 * 1024  # the whole head, request line included; more: 431
+    max_headers: int = 100  # header fields; more: 431
+    header_timeout: float = 20.0  # seconds from a request's first byte to its last header
+    body_timeout: float = 60.0  # seconds for the whole body (and for a stalled answer)
+    keep_alive_timeout: float = 75.0  # seconds an idle connection stays open
+    graceful_timeout: float = 30.0  # seconds a stop waits for requests in flight
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -83,6 +102,7 @@ class Settings:
     rate_limit_identity: float = 0.0
     rate_limit_pool: float = 0.0
     limits: Limits = field(default_factory=Limits)
+    http: HttpLimits = field(default_factory=HttpLimits)
 
     @property
     def resolved_database_url(self) -> str:
@@ -324,6 +344,8 @@ class Option:
     def default(self) -> Any:
         if self.name.startswith("limits."):
             return getattr(Limits(), self.name.split(".", 1)[1])
+        if self.name.startswith("http."):
+            return getattr(HttpLimits(), self.name.split(".", 1)[1])
         return getattr(Settings(), self.name)
 
     def describe_default(self) -> str:
@@ -441,6 +463,28 @@ OPTIONS: tuple[Option, ...] = (
            "live records of one dataset (removed records do not count)"),
     Option("limits.session_ttl_seconds", "COGSYNC_SESSION_TTL", seconds(1),
            "seconds a SyncSessionToken from ListRecords stays valid"),
+    # The HTTP edge (docs/security.md).
+    Option("http.max_request_line", "COGSYNC_MAX_REQUEST_LINE", whole_number(256, 1 << 20),
+           "longest request line, in bytes (414 beyond)", flag="--max-request-line",
+           metavar="BYTES"),
+    Option("http.max_header_bytes", "COGSYNC_MAX_HEADER_BYTES", whole_number(1024, 1 << 22),
+           "largest request head (request line and header fields), in bytes (431 beyond)",
+           flag="--max-header-bytes", metavar="BYTES"),
+    Option("http.max_headers", "COGSYNC_MAX_HEADERS", whole_number(8, 10_000),
+           "most header fields in one request (431 beyond)", flag="--max-headers",
+           metavar="COUNT"),
+    Option("http.header_timeout", "COGSYNC_HEADER_TIMEOUT", seconds(0.1),
+           "seconds from a request's first byte to the end of its head (408 after)",
+           flag="--header-timeout", metavar="SECONDS"),
+    Option("http.body_timeout", "COGSYNC_BODY_TIMEOUT", seconds(0.1),
+           "seconds for a whole request body, and for a client to take a stalled answer",
+           flag="--body-timeout", metavar="SECONDS"),
+    Option("http.keep_alive_timeout", "COGSYNC_KEEP_ALIVE_TIMEOUT", seconds(0.1),
+           "seconds an idle connection stays open; keep it above the load balancer's",
+           flag="--keep-alive-timeout", metavar="SECONDS"),
+    Option("http.graceful_timeout", "COGSYNC_GRACEFUL_TIMEOUT", seconds(0),
+           "seconds a stop waits for requests in flight", flag="--graceful-timeout",
+           metavar="SECONDS"),
 )
 
 def flag_help(option: Option) -> str:
@@ -456,6 +500,7 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
     top: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     from_variables: set[str] = set()
+    http: dict[str, Any] = {}
     for option in OPTIONS:
         raw = given.get(option.name)
         if option.is_switch and raw is False:
@@ -477,13 +522,16 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
             raise ConfigError(f"{source} {exc}, not {str(raw)!r}") from None
         if option.name.startswith("limits."):
             limits[option.name.split(".", 1)[1]] = value
+        elif option.name.startswith("http."):
+            http[option.name.split(".", 1)[1]] = value
         else:
             top[option.name] = value
     if "sqlite_synchronous" in top:
         top["sqlite_synchronous"] = top["sqlite_synchronous"].upper()
     if top.get("ephemeral"):
         _ephemeral_data(top, from_variables)
-    settings = replace(Settings(), limits=replace(Limits(), **limits), **top)
+    settings = replace(Settings(), limits=replace(Limits(), **limits),
+                       http=replace(HttpLimits(), **http), **top)
     _check_together(settings)
     return settings
 
@@ -513,6 +561,11 @@ def _check_together(settings: Settings) -> None:
             "--test-controls needs --workers 1: injected faults and expired sessions are "
             "kept in the memory of the one server process"
         )
+    if settings.http.max_request_line > settings.http.max_header_bytes:
+        raise ConfigError(
+            "--max-request-line must not be larger than --max-header-bytes (the request "
+            "line is part of the head)"
+        )
     pool = settings.bootstrap_pool_id
     if pool is not None and not pool.startswith(settings.region + ":"):
         raise ConfigError(
@@ -531,6 +584,7 @@ def settings_from_json(text: str) -> Settings:
     raw: dict[str, Any] = json.loads(text)
     raw["data_dir"] = Path(raw["data_dir"])
     raw["limits"] = Limits(**raw["limits"])
+    raw["http"] = HttpLimits(**raw.get("http", {}))
     raw["push_urls"] = tuple(raw["push_urls"])
     if raw.get("cors_origins") is not None:
         raw["cors_origins"] = tuple(raw["cors_origins"])

@@ -55,6 +55,13 @@ class InternalError(ServiceError):
     status = 500
 
 
+class StorageFull(ServiceError):
+    """The database has no space left: nothing was written; retry once space is freed."""
+
+    code = "ServiceUnavailableException"
+    status = 503
+
+
 class UnknownOperation(ServiceError):
     code = "UnknownOperationException"
     status = 404

@@ -61,3 +61,17 @@ def pool_id(server: ServerProcess) -> str:
 @pytest.fixture
 def identity_id() -> str:
     return new_identity_id()
+
+
+@pytest.fixture(scope="session")
+def raw(server: ServerProcess) -> Any:
+    """Hand-made requests to the shared server, signed with its developer key."""
+    from tests.test_wire_errors import SignedHttp
+
+    return SignedHttp(server)
+
+
+@pytest.fixture
+def where(pool_id: str, identity_id: str) -> dict[str, str]:
+    """A dataset of a fresh identity in the shared pool."""
+    return {"IdentityPoolId": pool_id, "IdentityId": identity_id, "DatasetName": "data"}

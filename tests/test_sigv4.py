@@ -21,16 +21,6 @@ from tests.test_wire_errors import Reply, SignedHttp, assert_aws_error, dataset_
 PATCH = {"Op": "replace", "Key": "k", "Value": "v", "SyncCount": 0}
 
 
-@pytest.fixture(scope="module")
-def raw(server: ServerProcess) -> SignedHttp:
-    return SignedHttp(server)
-
-
-@pytest.fixture
-def where(pool_id: str, identity_id: str) -> dict[str, str]:
-    return {"IdentityPoolId": pool_id, "IdentityId": identity_id, "DatasetName": "data"}
-
-
 def _datasets_path(where: dict[str, str]) -> str:
     return f"/identitypools/{where['IdentityPoolId']}/identities/{where['IdentityId']}/datasets"
 

@@ -22,22 +22,21 @@ START = """
 import sys, tempfile
 from cogsync.accounts import bootstrap
 from cogsync.app import CogsyncApp
-from cogsync.commands.serve import _uvicorn_config
+from cogsync.http.server import HttpServer
 from cogsync.components import build_components
 from cogsync.config import load_settings
 settings = load_settings({"data_dir": tempfile.mkdtemp(), "test_controls": True})
 components = build_components(settings)
 bootstrap(components.store, components.keyring, settings.region)
-config = _uvicorn_config(settings, CogsyncApp(components))
-config.load()
+HttpServer(CogsyncApp(components), settings.http)
 print(sorted(name for name in sys.modules if name.split(".")[0] in NOT_AT_START
              or name.startswith("sqlalchemy.dialects.postgresql")))
 """
 # Each is loaded when first needed: Alembic when a database must migrate, boto3 for the
 # first Sync Trigger call or stream or push delivery, the PostgreSQL dialect on PostgreSQL,
-# moto never; websockets are not served.
+# moto never; websockets are not served; uvicorn is no longer the server.
 NOT_AT_START = ("alembic", "mako", "boto3", "botocore", "moto", "psycopg", "websockets",
-                "redis", "nats")
+                "redis", "nats", "uvicorn")
 
 
 def test_a_start_loads_only_what_it_needs(tmp_path: Path) -> None:

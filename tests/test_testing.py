@@ -70,7 +70,7 @@ def test_ephemeral_server_prints_one_json_line_and_leaves_nothing(tmp_path: Path
     assert [u["IdentityPoolId"] for u in usage] == [info["IdentityPoolId"]]
     process.send_signal(signal.SIGTERM)
     rest, errors = process.communicate(timeout=30)
-    assert process.returncode == -signal.SIGTERM  # it still dies of the signal
+    assert process.returncode == 0  # SIGTERM is a graceful stop: drained, then exit 0
     assert rest == ""  # standard output held the JSON line only (the access log: stderr)
     assert "GET /" in errors or "POST /" in errors
     assert "Ready." in errors  # the welcome, for people, on standard error
@@ -89,9 +89,9 @@ def test_a_killed_ephemeral_server_is_swept_by_the_next(tmp_path: Path) -> None:
     assert not left.exists()
     assert stranger.exists()
     assert Path(second["DataDir"]).exists()  # its own folder is locked while it lives
-    process.send_signal(signal.SIGINT)  # Ctrl-C
+    process.send_signal(signal.SIGINT)  # Ctrl-C: a graceful stop, as SIGTERM
     process.communicate(timeout=30)
-    assert process.returncode == 130
+    assert process.returncode == 0
     assert not Path(second["DataDir"]).exists()
 
 

@@ -165,16 +165,6 @@ def dataset_path(pool: str, identity: str, name: str = "data") -> str:
     return f"/identitypools/{pool}/identities/{identity}/datasets/{name}"
 
 
-@pytest.fixture(scope="session")
-def raw(server: ServerProcess) -> SignedHttp:
-    return SignedHttp(server)
-
-
-@pytest.fixture
-def where(pool_id: str, identity_id: str) -> dict[str, str]:
-    return {"IdentityPoolId": pool_id, "IdentityId": identity_id, "DatasetName": "data"}
-
-
 def _untouched(sync: Any, where: dict[str, str]) -> None:
     listing = sync.list_records(**where)
     assert listing["DatasetExists"] is False and listing["Records"] == []

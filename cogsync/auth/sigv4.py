@@ -24,6 +24,7 @@ from cogsync.errors import (
     InvalidSignature,
     MissingAuthenticationToken,
 )
+from cogsync.protocol import numbers
 from cogsync.protocol.routing import HttpRequest
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -115,8 +116,8 @@ def parse_signed_request(request: HttpRequest) -> SignedRequest:
         if query["X-Amz-Algorithm"] != ALGORITHM:
             raise IncompleteSignature(f"Unsupported algorithm {query['X-Amz-Algorithm']}")
         key, date, region, service = _split_credential(query["X-Amz-Credential"])
-        expires_text = query.get("X-Amz-Expires", "900")
-        if not expires_text.isdigit() or not 0 < int(expires_text) <= MAX_PRESIGN_EXPIRES:
+        expires = numbers.unsigned(query.get("X-Amz-Expires", "900"), max_digits=7)
+        if expires is None or not 0 < expires <= MAX_PRESIGN_EXPIRES:
             raise IncompleteSignature(f"X-Amz-Expires must be 1..{MAX_PRESIGN_EXPIRES} seconds")
         return SignedRequest(
             access_key_id=key,
@@ -128,7 +129,7 @@ def parse_signed_request(request: HttpRequest) -> SignedRequest:
             amz_date=query["X-Amz-Date"],
             security_token=query.get("X-Amz-Security-Token"),
             presigned=True,
-            expires=int(expires_text),
+            expires=expires,
         )
     raise MissingAuthenticationToken("Missing Authentication Token")
 
@@ -235,6 +236,9 @@ def verify(
         )
     if "host" not in claim.signed_headers:
         raise InvalidSignature("'Host' must be a signed header")
+    if "x-amz-target" in request.headers and "x-amz-target" not in claim.signed_headers:
+        # Unsigned, the target could be swapped for any other operation.
+        raise InvalidSignature("'X-Amz-Target' must be a signed header")
     _check_time(claim, time.time() if now is None else now)
 
     if claim.presigned:

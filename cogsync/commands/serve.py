@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import errno
 import json
+import logging
 import os
 import socket
 import sys
@@ -153,42 +153,16 @@ def say(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _uvicorn_config(settings: Settings, app: Any, **extra: Any) -> Any:
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
-    log_config = LOGGING_CONFIG
-    if settings.print_json:  # standard output holds the JSON line only
-        log_config = copy.deepcopy(LOGGING_CONFIG)
-        log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
-    return uvicorn.Config(
-        app,
-        lifespan="on",
-        access_log=settings.access_log,
-        log_level=settings.log_level,
-        log_config=log_config,
-        http="httptools",
-        loop="uvloop",
-        ws="none",  # cogsync serves no WebSockets: not importing them shortens the start
-        **extra,
-    )
-
-
 def _serve_workers(settings: Settings, sock: socket.socket, first: Bootstrap | None) -> int:
-    """Several worker processes on one socket (uvicorn's supervisor); each builds its app
-    from the settings this process hands down."""
-    from uvicorn.supervisors import Multiprocess
-
+    """Several worker processes on one socket under a small supervisor; each builds its
+    app from the settings this process hands down."""
     from cogsync.app import SETTINGS_VARIABLE
+    from cogsync.http.workers import supervise
 
     os.environ[SETTINGS_VARIABLE] = settings_to_json(settings)
-    config = _uvicorn_config(
-        settings, "cogsync.app:app_from_environment", factory=True, fd=sock.fileno(),
-        workers=settings.workers,
-    )
     announce(settings, _endpoint(settings, sock), first)
-    Multiprocess(config, sockets=[sock]).run()
-    return 0
+    return supervise(sock, settings.workers, "cogsync.app:app_from_environment", settings.http,
+                     access_log=settings.access_log, log_level=settings.log_level)
 
 
 def _endpoint(settings: Settings, sock: socket.socket) -> str:
@@ -204,8 +178,6 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve(settings: Settings, sock: socket.socket) -> int:
-    import uvicorn
-
     from cogsync.accounts import bootstrap
     from cogsync.app import CogsyncApp
     from cogsync.components import build_components
@@ -222,21 +194,22 @@ def _serve(settings: Settings, sock: socket.socket) -> int:
     if settings.workers > 1:
         components.store.close()
         return _serve_workers(settings, sock, first)
-    server = uvicorn.Server(_uvicorn_config(settings, CogsyncApp(components)))
+    from cogsync.http.server import LifespanFailed, run
+    from cogsync.http.server import serve as serve_http
+    from cogsync.http.workers import log_level
 
+    logging.getLogger("cogsync.http").setLevel(log_level(settings.log_level))
     # Greet once the application has started, so that a client that reads the greeting
     # finds a server that answers.
-    original_startup = server.startup
-
-    async def startup(sockets: list[socket.socket] | None = None) -> None:
-        await original_startup(sockets)
-        if not server.should_exit:
-            announce(settings, _endpoint(settings, sock), first)
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run(sockets=[sock])
-    return 0 if server.started else 3
-
+    try:
+        run(serve_http(CogsyncApp(components), sock, settings.http,
+                       access_log=settings.access_log,
+                       graceful_timeout=settings.http.graceful_timeout,
+                       on_ready=lambda: announce(settings, _endpoint(settings, sock), first)))
+    except LifespanFailed as exc:
+        print(f"cogsync: the server did not start: {exc}", file=sys.stderr)
+        return 3
+    return 0
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(

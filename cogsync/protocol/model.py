@@ -62,6 +62,11 @@ class Operation:
     unsigned: bool = False  # the model's ``authtype: none`` (GetId, GetCredentialsForIdentity)
     result_wrapper: str | None = None  # query protocol: the element around the output
 
+    @cached_property
+    def path_members(self) -> tuple[str, ...]:
+        """The input members the REST form carries in the path."""
+        return tuple(n for n, m in self.input.members.items() if m.location == "uri")
+
 
 @dataclass(frozen=True)
 class ServiceModel:

@@ -17,6 +17,7 @@ import orjson
 
 from cogsync.errors import InvalidParameter, UnknownOperation
 from cogsync.protocol.model import Operation, ServiceModel
+from cogsync.protocol.numbers import signed
 from cogsync.protocol.validation import validate
 
 
@@ -70,12 +71,41 @@ class Router:
                 raise UnknownOperation(f"Unknown operation {target}")
             return Route(op, {}, json_form=True)
         path = request.raw_path
+        refuse_unnormalized(path)
         for op in self._by_method.get(request.method, ()):
             m = op.path_regex.match(path)
             if m:
                 params = {k: unquote(v) if "%" in v else v for k, v in m.groupdict().items()}
                 return Route(op, params, json_form=False)
         raise UnknownOperation(f"No operation matches {request.method} {request.raw_path}")
+
+
+# A "." or ".." segment, as sent or percent-encoded ("%2e", ".%2E"...), or an empty one.
+_NOT_NORMAL = re.compile(r"/(?:(?:\.|%2[eE]){1,2})?(?=/|$)")
+
+
+def refuse_unnormalized(path: str) -> None:
+    """Routes only paths that are their own normal form.
+
+    SigV4 signs a path with its dot segments resolved and repeated slashes merged
+    (botocore, the JavaScript SDK v3 and the Rust SDK do it on the client side), so
+    ``DELETE .../datasets/D/subscriptions/..`` carries a valid signature of
+    ``DELETE .../datasets/D``. Routing the one path while verifying the other would let a
+    signature act as another operation; routing the normalized path would make
+    UnsubscribeFromDataset(D, "..") delete D. Neither: such paths are refused, so the
+    operation that runs is always the one the signed path names. (Browsers resolve these
+    segments themselves, before signing is even checked.)
+    """
+    if path != "/" and _NOT_NORMAL.search(path):
+        raise InvalidParameter(
+            "The request path has an empty, '.' or '..' segment; datasets and devices "
+            "named '.' or '..' cannot be addressed"
+        )
+
+
+# Members that travel in the path in the REST form may not be "." or "..", in any form:
+# a name that no SDK can address is refused when it would be created.
+DOT_NAMES = frozenset((".", ".."))
 
 
 def _parse_body(body: bytes) -> dict[str, Any]:
@@ -90,16 +120,11 @@ def _parse_body(body: bytes) -> dict[str, Any]:
     return value
 
 
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-
-
 def text_value(kind: str, text: str) -> Any:
     """Query-string and header members arrive as text; give them their model type."""
     if kind in ("integer", "long"):
-        # Only plain ASCII digits: int() would also take "1_000", " 7 " and non-ASCII digits.
-        if _INTEGER_TEXT.fullmatch(text):
-            return int(text)
-        return text  # the validator reports it with the offending value
+        number = signed(text)
+        return text if number is None else number  # the validator reports the text
     if kind == "boolean":
         return {"true": True, "false": False}.get(text, text)
     return text
@@ -126,4 +151,11 @@ def build_input(route: Route, request: HttpRequest) -> dict[str, Any]:
                     raw[name] = text_value(member.shape.type, text)
             elif name in body:
                 raw[name] = body[name]
-    return validate(shape, raw)
+    params = validate(shape, raw)
+    for name in route.operation.path_members:
+        if params.get(name) in DOT_NAMES:
+            raise InvalidParameter(
+                f"{name} may not be '{params[name]}': a path segment of that name cannot be "
+                "addressed (SigV4 and browsers resolve it as a relative path)"
+            )
+    return params

@@ -9,7 +9,9 @@ cost each start a quarter of a second.
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,30 @@ VERSION_TABLE = "alembic_version"
 
 class UnknownRevision(Exception):
     """The database's schema is at a revision this code does not know (a newer one)."""
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether a store operation failed for want of disk space: SQLite's SQLITE_FULL,
+    PostgreSQL's SQLSTATE 53100 (disk_full), or an OSError of ENOSPC, EDQUOT or EFBIG,
+    anywhere in the exception's chain."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if isinstance(current, sqlite3.Error):
+            code = getattr(current, "sqlite_errorcode", None)
+            if (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
+                    "disk is full" in str(current)):
+                return True
+        if getattr(current, "sqlstate", None) == "53100":
+            return True
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
 
 
 def normalize_url(url: str) -> str:

@@ -6,6 +6,7 @@ method is one store transaction, so a failed call changes nothing.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -401,7 +402,14 @@ class SyncService:
         sync_session_token: str,
     ) -> list[Record]:
         """Applies all patches, or none: sync counts decide conflicts, limits apply."""
-        self.tokens.open_session(sync_session_token, pool_id, identity_id, name)
+        try:
+            self.tokens.open_session(sync_session_token, pool_id, identity_id, name)
+        except InvalidParameter:
+            # Another account's pool is not found, whatever the token: the token's error
+            # must neither mask that nor tell that caller anything about the token.
+            with self.store.read() as tx:
+                self._pool(tx, caller, pool_id)
+            raise
         seen: set[str] = set()
         for patch in patches:
             if patch.key in seen:
@@ -664,7 +672,7 @@ def _is_lambda_arn(arn: str) -> bool:
         and parts[0] == "arn"
         and parts[1].startswith("aws")
         and parts[2] == "lambda"
-        and parts[4].isdigit()
+        and re.fullmatch(r"[0-9]+", parts[4]) is not None  # ASCII: isdigit() takes "١"
         and parts[5] == "function"
         and bool(parts[6])
     )
