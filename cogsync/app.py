@@ -370,10 +370,13 @@ class CogsyncApp:
                 ],
             }
         )
-        await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
         disconnected = asyncio.ensure_future(self._wait_disconnect(receive))
         with self.live.subscribe(pool_id, identity_id) as queue:
             try:
+                await self.live.ready(pool_id, identity_id)  # every change from now on
+                await send(
+                    {"type": "http.response.body", "body": b": connected\n\n", "more_body": True}
+                )
                 while True:
                     getter = asyncio.ensure_future(queue.get())
                     done, _ = await asyncio.wait(

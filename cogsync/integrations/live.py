@@ -11,8 +11,10 @@ several replicas share a PostgreSQL database (see ``live_fanout``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 import orjson
 
@@ -20,13 +22,24 @@ from cogsync.integrations.events import push_message
 from cogsync.sync.service import Change
 
 QUEUE_LIMIT = 256
+READY_WAIT = 5.0  # seconds a new subscription waits for its LISTEN (the listener may be down)
 CLOSE = b""  # put on a queue that overflowed: the client must reconnect and resync
+
+
+class Watcher(Protocol):
+    """What brings other processes' changes of an identity here (PostgreSQL's LISTEN)."""
+
+    def want(self, key: tuple[str, str]) -> asyncio.Future[None]: ...
+
+    def unwant(self, key: tuple[str, str]) -> None: ...
 
 
 class LiveBroker:
     def __init__(self) -> None:
         self._subscribers: dict[tuple[str, str], set[asyncio.Queue[bytes]]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.watcher: Watcher | None = None
+        self._watched: dict[tuple[str, str], asyncio.Future[None]] = {}
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -57,12 +70,26 @@ class LiveBroker:
 
     @contextmanager
     def subscribe(self, pool_id: str, identity_id: str) -> Iterator[asyncio.Queue[bytes]]:
+        """On the event loop. Changes of other processes arrive once :meth:`ready`."""
+        key = (pool_id, identity_id)
         queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=QUEUE_LIMIT)
-        self._subscribers.setdefault((pool_id, identity_id), set()).add(queue)
+        self._subscribers.setdefault(key, set()).add(queue)
+        if self.watcher is not None and key not in self._watched:
+            self._watched[key] = self.watcher.want(key)
         try:
             yield queue
         finally:
-            queues = self._subscribers.get((pool_id, identity_id), set())
+            queues = self._subscribers.get(key, set())
             queues.discard(queue)
             if not queues:
-                self._subscribers.pop((pool_id, identity_id), None)
+                self._subscribers.pop(key, None)
+                if self._watched.pop(key, None) is not None and self.watcher is not None:
+                    self.watcher.unwant(key)
+
+    async def ready(self, pool_id: str, identity_id: str) -> None:
+        """Returns once changes made through any process reach this subscription (at
+        once on SQLite; on PostgreSQL once this process LISTENs to the identity)."""
+        watched = self._watched.get((pool_id, identity_id))
+        if watched is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(watched), READY_WAIT)

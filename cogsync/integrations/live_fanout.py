@@ -1,16 +1,23 @@
-"""Live-channel fan-out across replicas through PostgreSQL LISTEN/NOTIFY.
+"""Live-channel fan-out across replicas through PostgreSQL LISTEN/NOTIFY, on demand.
 
-On PostgreSQL every change is announced with ``pg_notify('cogsync_live', ...)`` inside
-its own transaction, so the announcement goes out if and only if the change commits, at
-no extra round trip. Every replica listens and hands what it hears to its own live
-broker, so a client connected to any replica hears changes made through any other. On
-SQLite there is one process and the broker is fed directly, after the commit.
+Every change is announced with ``pg_notify`` on its identity's own channel
+(``hot_statements.live_channel``), inside the change's own statement or transaction, so
+the announcement goes out if and only if the change commits, at no extra round trip. A
+replica LISTENs to an identity's channel only while a live client of that identity is
+connected to it: PostgreSQL itself drops every other notification (in its backend, in C),
+so a replica with no live subscriber for an identity spends nothing on its changes, and
+an idle replica nothing at all (its listener thread sleeps in ``select`` until a
+notification or a new subscription arrives). On SQLite there is one process and the
+broker is fed directly, after the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import selectors
 import threading
 from dataclasses import asdict
 
@@ -20,10 +27,11 @@ from sqlalchemy.engine import make_url
 
 from cogsync.integrations.live import LiveBroker
 from cogsync.store.database import Tx
+from cogsync.store.hot_statements import live_channel
 from cogsync.sync.service import Change
 
 log = logging.getLogger("cogsync.live")
-CHANNEL = "cogsync_live"
+Key = tuple[str, str]
 
 
 def _libpq_url(sqlalchemy_url: str) -> tuple[str, str | None]:
@@ -40,6 +48,13 @@ class PostgresFanout:
         self.url, self.options = _libpq_url(database_url)
         self.broker = broker
         self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._wanted: set[str] = set()  # channels with a subscriber here
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}  # until LISTENed
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        broker.watcher = self
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -53,23 +68,85 @@ class PostgresFanout:
     def announce(tx: Tx, change: Change) -> None:
         """Called inside the change's transaction: delivered when it commits."""
         if change.dataset:
-            tx.notify(CHANNEL, orjson.dumps(asdict(change)).decode())
+            channel = live_channel(change.identity_pool_id, change.identity_id)
+            tx.notify(channel, orjson.dumps(asdict(change)).decode())
+
+    # --- called by the broker, on the event loop ----------------------------------
+
+    def want(self, key: Key) -> asyncio.Future[None]:
+        """The first subscriber of ``key`` arrived: LISTEN; done once it is in place."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        channel = live_channel(*key)
+        with self._lock:
+            self._wanted.add(channel)
+            self._waiting.setdefault(channel, []).append(done)
+        self._wake()
+        return done
+
+    def unwant(self, key: Key) -> None:
+        """The last subscriber of ``key`` left: UNLISTEN."""
+        channel = live_channel(*key)
+        with self._lock:
+            self._wanted.discard(channel)
+            self._waiting.pop(channel, None)  # no one waits for it any more
+        self._wake()
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full: a wake is pending
+            os.write(self._wake_write, b"x")
+
+    # --- the listener thread --------------------------------------------------------
 
     def listen_forever(self, loop: asyncio.AbstractEventLoop) -> None:
         """Blocking: run it on a thread of its own. Reconnects after failures."""
+        self._loop = loop
         while not self._stop.is_set():
             try:
                 with self._connect() as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    while not self._stop.is_set():  # wake each second to see a stop
-                        for notice in conn.notifies(timeout=1.0):
-                            change = Change(**orjson.loads(notice.payload))
-                            loop.call_soon_threadsafe(self.broker.fan_out, change)
-            except psycopg.Error:
+                    self._serve(conn)
+            except (psycopg.Error, OSError):
                 log.warning(
                     "live channel listener lost its connection; reconnecting", exc_info=True
                 )
                 self._stop.wait(1.0)
 
+    def _serve(self, conn: psycopg.Connection) -> None:
+        listening: set[str] = set()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._wake_read, selectors.EVENT_READ, "wake")
+            selector.register(conn.fileno(), selectors.EVENT_READ, "database")
+            while not self._stop.is_set():
+                self._follow_wanted(conn, listening)
+                self._hand_on(conn)
+                for found, _ in selector.select():
+                    if found.data == "wake":
+                        os.read(self._wake_read, 4096)
+
+    def _follow_wanted(self, conn: psycopg.Connection, listening: set[str]) -> None:
+        with self._lock:
+            wanted = set(self._wanted)
+        for channel in sorted(wanted - listening):
+            conn.execute(f'LISTEN "{channel}"')
+            listening.add(channel)
+        for channel in sorted(listening - wanted):
+            conn.execute(f'UNLISTEN "{channel}"')
+            listening.discard(channel)
+        with self._lock:
+            ready = [self._waiting.pop(c) for c in list(self._waiting) if c in listening]
+        for futures in ready:
+            for future in futures:
+                self._call(lambda f=future: f.done() or f.set_result(None))
+
+    def _hand_on(self, conn: psycopg.Connection) -> None:
+        """Every notification received so far (none waited for)."""
+        for notice in conn.notifies(timeout=0):
+            change = Change(**orjson.loads(notice.payload))
+            self._call(lambda c=change: self.broker.fan_out(c))
+
+    def _call(self, fn: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(fn)  # type: ignore[arg-type]
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake()

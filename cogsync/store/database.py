@@ -20,13 +20,16 @@ from sqlalchemy import Engine
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
+from cogsync.store.hot_statements import HotQueries
 from cogsync.store.identity_queries import IdentityQueries
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.pool_access_queries import PoolAccessQueries
 from cogsync.store.sync_queries import SyncQueries
 
 
-class Tx(SyncQueries, IdentityQueries, PoolAccessQueries, OutboxQueries, AccountQueries):
+class Tx(
+    HotQueries, SyncQueries, IdentityQueries, PoolAccessQueries, OutboxQueries, AccountQueries
+):
     """One open transaction. Every method is a single statement or a small batch."""
 
 
@@ -52,6 +55,8 @@ class Store:
         self._write_lock = threading.Lock()
         self._group: GroupCommit | None = None
         self.restart_frames = RESTART_FRAMES
+        # PostgreSQL runs a whole UpdateRecords as one statement (Tx.update_records_at_once)
+        self.writes_at_once = not self._sqlite
 
     def group_commits(self, loop: asyncio.AbstractEventLoop) -> None:
         """SQLite: from now on, writes made on this loop's thread are committed together,
@@ -85,6 +90,18 @@ class Store:
         yield from self._transaction(
             "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         )
+
+    @contextmanager
+    def statement(self) -> Iterator[Tx]:
+        """For one statement (a read, or a write that is one statement): on PostgreSQL
+        outside any transaction, the statement being its own snapshot and, when it
+        writes, its own transaction (no BEGIN, no COMMIT: one round trip); on SQLite the
+        same as :meth:`read`."""
+        if self._sqlite:
+            with self.read() as tx:
+                yield tx
+            return
+        yield from self._transaction(None)
 
     @contextmanager
     def read_apart(self) -> Iterator[Tx]:

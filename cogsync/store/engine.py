@@ -185,6 +185,10 @@ def _create(connection: Connection, head: str) -> None:
     from cogsync.store.schema import metadata
 
     metadata.create_all(connection)
+    if connection.dialect.name == "postgresql":
+        from cogsync.store import pg_functions
+
+        pg_functions.install(connection)
     version = _version_table()
     version.create(connection)
     connection.execute(version.insert().values(version_num=head))

@@ -115,10 +115,12 @@ def _picker(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...
 
 
 class Prepared:
-    def __init__(self, build: Callable[[str], ClauseElement]):
-        """``build(dialect_name)`` returns the statement, with named ``bindparam``s."""
+    def __init__(self, build: Callable[[str], ClauseElement], *, binary: bool = False):
+        """``build(dialect_name)`` returns the statement, with named ``bindparam``s.
+        ``binary``: on PostgreSQL, results come in binary (no text to parse)."""
         self._build = build
         self._compiled: dict[str, _Compiled] = {}
+        self._binary = binary
 
     def _sql(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -144,7 +146,10 @@ class Prepared:
     def rows(self, tx: Queries, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._sql(tx.sql_dialect)
         cursor = tx.cursor
-        cursor.execute(compiled.sql, self._params(compiled, params))
+        if self._binary and tx.dialect == "postgresql":
+            cursor.execute(compiled.sql, self._params(compiled, params), binary=True)
+        else:
+            cursor.execute(compiled.sql, self._params(compiled, params))
         return cursor.fetchall() if cursor.description else []
 
     def first(self, tx: Queries, **params: Any) -> tuple[Any, ...] | None:

@@ -358,6 +358,11 @@ MERGED_NAMES = Q(
 KEY_CHUNK = 100
 
 
+def identity_lock_key(pool_id: str, identity_id: str) -> int:
+    """The advisory lock that serializes dataset creation per identity (PostgreSQL)."""
+    return zlib.crc32(f"{pool_id}/{identity_id}".encode())
+
+
 @cache
 def _records_by_keys(n: int) -> Prepared:
     """SELECT of the records among n keys (one compiled statement per n)."""
@@ -421,7 +426,7 @@ class SyncQueries(Queries):
     def lock_identity(self, pool_id: str, identity_id: str) -> None:
         """Serializes dataset creation per identity (the per-identity limit needs it)."""
         if self.dialect == "postgresql":
-            key = zlib.crc32(f"{pool_id}/{identity_id}".encode())
+            key = identity_lock_key(pool_id, identity_id)
             self.cursor.execute(f"SELECT pg_advisory_xact_lock({int(key)})")
         # SQLite: the write transaction already holds the database lock.
 

@@ -51,3 +51,24 @@ def document_position(document: bytes) -> tuple[int, str]:
     """(SyncCount, Key) of a stored document: where a listing continues after it."""
     members = orjson.loads(document)
     return int(members["SyncCount"]), str(members["Key"])
+
+
+def document_parts(
+    key: str,
+    value: str | None,
+    last_modified_date: float,
+    last_modified_by: str | None,
+    device_last_modified_date: float | None,
+) -> tuple[bytes, bytes]:
+    """The document of a record version around its sync count, for a store that learns
+    the count only when it writes: ``head + str(count).encode() + tail`` is exactly
+    :func:`record_document` of that count."""
+    head = b'{"Key":' + orjson.dumps(key) + b',"SyncCount":'
+    members: dict[str, Any] = {"LastModifiedDate": last_modified_date}
+    if value is not None:
+        members["Value"] = value
+    if last_modified_by is not None:
+        members["LastModifiedBy"] = last_modified_by
+    if device_last_modified_date is not None:
+        members["DeviceLastModifiedDate"] = device_last_modified_date
+    return head, b"," + orjson.dumps(members)[1:]

@@ -39,8 +39,9 @@ from cogsync.errors import (
 from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
 from cogsync.integrations.sync_trigger import InvalidLambdaFunctionOutput, SyncTriggerInvoker
 from cogsync.store.database import Store, Tx
+from cogsync.store.hot_statements import PatchBatch
 from cogsync.store.outbox import BulkPublishJob, NewEntry
-from cogsync.sync.documents import document_position, record_document
+from cogsync.sync.documents import document_parts, document_position, record_document
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"
@@ -280,9 +281,10 @@ class SyncService:
     def describe_dataset(
         self, caller: Caller, pool_id: str, identity_id: str, name: str
     ) -> Dataset:
-        with self.store.read() as tx:
-            self._pool(tx, caller, pool_id)
-            dataset = tx.get_dataset(pool_id, identity_id, name)
+        with self.store.statement() as tx:
+            owner, dataset = tx.owner_and_dataset(pool_id, identity_id, name)
+        if owner is None or owner != caller.account_id:
+            raise ResourceNotFound(f"IdentityPool '{pool_id}' not found")
         if dataset is None:
             raise ResourceNotFound(f"Dataset '{name}' not found")
         return dataset
@@ -298,9 +300,10 @@ class SyncService:
         limit = self._page_size(max_results, self.limits.datasets_page)
         scope = f"datasets/{pool_id}/{identity_id}"
         after = self._cursor(next_token, scope)
-        with self.store.read() as tx:
-            self._pool(tx, caller, pool_id)
-            found = tx.list_datasets(pool_id, identity_id, after, limit + 1)
+        with self.store.statement() as tx:
+            owner, found = tx.owner_and_datasets(pool_id, identity_id, after, limit + 1)
+        if owner is None or owner != caller.account_id:
+            raise ResourceNotFound(f"IdentityPool '{pool_id}' not found")
         token = self.tokens.next_token(scope, found[limit - 1].name) if len(found) > limit else None
         return Page(found[:limit], token)
 
@@ -346,31 +349,30 @@ class SyncService:
         scope = f"records/{pool_id}/{identity_id}/{name}/{after}"
         position = self._cursor(next_token, scope)
 
-        with self.store.read() as tx:
-            state = tx.dataset_state(pool_id, identity_id, name)
-            if state is None or state.account_id != caller.account_id:
-                raise ResourceNotFound(f"IdentityPool '{pool_id}' not found")
-            dataset, deleted_at = state.dataset, state.deleted_sync_count
-            merged = tx.merged_names(pool_id, identity_id, name) if state.has_merged else []
-            documents: list[bytes] = []
-            upper = 0
-            if dataset is not None:
-                upper = dataset.sync_count
-                cursor: tuple[int, str] | None = None
-                if position is not None:
-                    try:
-                        dataset_id, upper, count, key = position
-                        cursor = (int(count), str(key))
-                        upper = int(upper)
-                    except (TypeError, ValueError):
-                        raise InvalidParameter("The NextToken is not valid") from None
-                    if dataset_id != dataset.dataset_id:
-                        raise InvalidParameter(
-                            "The dataset was deleted since this NextToken was issued"
-                        )
-                documents = tx.record_documents(
-                    dataset.dataset_id, after, upper, cursor, limit + 1
-                )
+        up_to: int | None = None
+        cursor: tuple[int, str] | None = None
+        token_dataset: int | None = None
+        bad_token = False
+        if position is not None:
+            try:
+                token_dataset, token_upper, count, key = position
+                cursor, up_to = (int(count), str(key)), int(token_upper)
+            except (TypeError, ValueError):
+                bad_token, cursor, up_to = True, None, None
+        with self.store.statement() as tx:
+            state, merged, documents = tx.listing(
+                pool_id, identity_id, name, after, up_to, cursor, limit + 1
+            )
+        if state is None or state.account_id != caller.account_id:
+            raise ResourceNotFound(f"IdentityPool '{pool_id}' not found")
+        dataset, deleted_at = state.dataset, state.deleted_sync_count
+        upper = 0
+        if dataset is not None:
+            if bad_token:
+                raise InvalidParameter("The NextToken is not valid")
+            if position is not None and token_dataset != dataset.dataset_id:
+                raise InvalidParameter("The dataset was deleted since this NextToken was issued")
+            upper = dataset.sync_count if up_to is None else up_to
         if new_session:
             self.sessions.add(pool_id)
 
@@ -427,6 +429,11 @@ class SyncService:
             patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
             if _holds_nul(patches):
                 raise InvalidLambdaFunctionOutput(NUL_REFUSED)
+        if self.store.writes_at_once:
+            at_once = self._update_at_once(caller, pool_id, identity_id, name, patches,
+                                           device_id, by)
+            if at_once is not None:
+                return at_once
 
         with self.store.write() as tx:
             now = self.clock()
@@ -480,6 +487,59 @@ class SyncService:
             entries = self._side_effects(tx, pool, dataset, written, device_id)
             change = Change(pool_id, identity_id, name, new_count, device_id, len(entries))
             self._announce(tx, change)
+        self.store.after_commit(lambda: self._tell(change))
+        return written
+
+    def _update_at_once(
+        self,
+        caller: Caller,
+        pool_id: str,
+        identity_id: str,
+        name: str,
+        patches: list[RecordPatch],
+        device_id: str | None,
+        by: str,
+    ) -> list[Record] | None:
+        """UpdateRecords as one statement of the store (PostgreSQL), which holds the same
+        rules as the steps below (tests hold the two to the same answers); None when the
+        change has outbox side effects, which the steps below write."""
+        now = self.clock()
+        values = [p.value if p.op == "replace" else None for p in patches]
+        dates = [p.device_last_modified_date for p in patches]
+        parts = [
+            document_parts(p.key, value, now, by, date)
+            for p, value, date in zip(patches, values, dates, strict=True)
+        ]
+        batch = PatchBatch(
+            keys=[p.key for p in patches],
+            values=values,
+            counts=[p.sync_count for p in patches],
+            dates=dates,
+            heads=[head for head, _ in parts],
+            tails=[tail for _, tail in parts],
+            sizes=[
+                0 if value is None else len(p.key.encode()) + len(value.encode())
+                for p, value in zip(patches, values, strict=True)
+            ],
+        )
+        limits = self.limits
+        with self.store.statement() as tx:
+            new_count = tx.update_records_at_once(
+                pool_id, identity_id, name, caller.account_id, now, by, device_id, batch,
+                (limits.datasets_per_identity, limits.dataset_bytes,
+                 limits.records_per_dataset),
+                announce=bool(self.announcers),
+            )
+        if new_count is None:
+            return None
+        if not patches:
+            return []
+        count = str(new_count).encode()
+        written = [
+            Record(p.key, value, new_count, now, by, date, head + count + tail)
+            for p, value, date, (head, tail) in zip(patches, values, dates, parts, strict=True)
+        ]
+        change = Change(pool_id, identity_id, name, new_count, device_id, 0)
         self.store.after_commit(lambda: self._tell(change))
         return written
 
