@@ -55,6 +55,9 @@ class BulkPublisher:
 
     def step(self) -> bool:
         """Advances one job by one batch; True if there may be more to do at once."""
+        with self.store.statement() as tx:  # idle: one cheap read, no transaction
+            if not tx.any_job_in_progress():
+                return False
         now = time.time()
         with self.store.write() as tx:
             jobs = tx.jobs_in_progress()

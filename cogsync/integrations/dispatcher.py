@@ -2,6 +2,11 @@
 
 One process at a time delivers (it holds the ``outbox-dispatcher`` lease, renewed while
 it lives), so entries of one dataset go out in sync-count order even with many replicas.
+The holder renews the lease when a third of it has passed (a write transaction every few
+seconds, not at every look at the outbox) and looks at the outbox when woken by a commit
+with side effects in this process, by a NOTIFY from another replica (PostgreSQL), and
+every ``poll_interval`` (one read statement). The others only try to take the lease when
+it is due to expire: an idle replica writes nothing.
 A delivery that fails is retried with exponential backoff; later entries of the same
 dataset wait for it. After ``max_attempts`` it is dead: kept, with its last error, for
 the operator (``cogsync outbox list --dead``, ``cogsync outbox retry``).
@@ -59,6 +64,8 @@ class Dispatcher:
         self._wakeup: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.delivered = 0
+        self._renew_at = 0.0  # holder: when to renew the lease; others: when to try for it
+        self._holding = False
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -88,15 +95,26 @@ class Dispatcher:
         await self._in_thread(self._release_lease)
 
     def _hold_lease(self) -> bool:
+        """Whether this process holds the lease; renews or takes it only when due."""
+        now = time.time()
+        if now < self._renew_at:
+            return self._holding
         with self.store.write() as tx:
-            return tx.acquire_lease(LEASE, self.owner, time.time(), self.lease_seconds)
+            self._holding = tx.acquire_lease(LEASE, self.owner, now, self.lease_seconds)
+            expiry = None if self._holding else tx.lease_expiry(LEASE)
+        if self._holding:
+            self._renew_at = now + self.lease_seconds / 3
+        else:  # try again when the holder's lease runs out (if it is not renewed)
+            self._renew_at = min(expiry or now, now + self.lease_seconds)
+        return self._holding
 
     def _release_lease(self) -> None:
+        self._holding, self._renew_at = False, 0.0
         with self.store.write() as tx:
             tx.release_lease(LEASE, self.owner)
 
     def _pending(self) -> list[OutboxEntry]:
-        with self.store.read() as tx:
+        with self.store.statement() as tx:  # one statement: its own snapshot
             return tx.outbox_entries(PENDING, self.batch)
 
     async def deliver_once(self) -> bool:

@@ -27,6 +27,11 @@ _ENTRY_COLUMNS = (
 INSERT_ENTRY = Prepared(
     lambda d: insert(outbox).values(**{name: bindparam(name) for name in _ENTRY_COLUMNS})
 )
+ANY_JOB_IN_PROGRESS = Prepared(
+    lambda d: select(bulk_publish_jobs.c.identity_pool_id)
+    .where(bulk_publish_jobs.c.status == "IN_PROGRESS")
+    .limit(1)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +218,11 @@ class OutboxQueries(Queries):
             return True
         return bool(holder == owner)
 
+    def lease_expiry(self, name: str) -> float | None:
+        """When the named lease runs out (None: no one holds it)."""
+        found = self.execute(select(leases.c.expires_at).where(leases.c.name == name)).scalar()
+        return None if found is None else float(found)
+
     def release_lease(self, name: str, owner: str) -> None:
         self.execute(delete(leases).where(leases.c.name == name, leases.c.owner == owner))
 
@@ -236,6 +246,10 @@ class OutboxQueries(Queries):
             row.cursor,
             row.last_entry,
         )
+
+    def any_job_in_progress(self) -> bool:
+        """Whether some bulk publish job runs (one cheap statement, for the idle poll)."""
+        return ANY_JOB_IN_PROGRESS.first(self) is not None
 
     def jobs_in_progress(self) -> list[BulkPublishJob]:
         rows = self.execute(
