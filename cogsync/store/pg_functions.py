@@ -62,15 +62,20 @@ BEGIN
     END IF;
 
     -- Side effects for the outbox: written by the step-by-step path (nothing done yet).
-    IF cardinality(p_keys) > 0 AND (
-        (v_streams IS NOT NULL AND (v_streams::jsonb ->> 'StreamingStatus') = 'ENABLED')
-        OR (v_push IS NOT NULL AND EXISTS (
-            SELECT 1 FROM subscriptions s JOIN devices dv ON dv.device_id = s.device_id
-             WHERE s.identity_pool_id = p_pool AND s.identity_id = p_identity
-               AND s.dataset_name = p_name AND dv.enabled
-               AND dv.device_id IS DISTINCT FROM p_device))
-    ) THEN
-        RETURN -1;
+    -- (Nested IFs: a condition with a subquery would be planned again at every call.)
+    IF cardinality(p_keys) > 0 THEN
+        IF v_streams IS NOT NULL AND (v_streams::jsonb ->> 'StreamingStatus') = 'ENABLED' THEN
+            RETURN -1;
+        END IF;
+        IF v_push IS NOT NULL THEN
+            PERFORM 1 FROM subscriptions s JOIN devices dv ON dv.device_id = s.device_id
+              WHERE s.identity_pool_id = p_pool AND s.identity_id = p_identity
+                AND s.dataset_name = p_name AND dv.enabled
+                AND dv.device_id IS DISTINCT FROM p_device;
+            IF FOUND THEN
+                RETURN -1;
+            END IF;
+        END IF;
     END IF;
 
     IF v_id IS NULL THEN
@@ -112,7 +117,12 @@ BEGIN
       INTO v_bad, v_old_bytes, v_old_live, v_new_bytes, v_new_live
       FROM unnest(p_keys, p_counts, p_values, p_sizes) WITH ORDINALITY
            AS p(key, count, value, size, ord)
-      LEFT JOIN records r ON r.dataset_id = v_id AND r.key = p.key;
+      -- One primary-key lookup per patch (LIMIT keeps the planner from reading the
+      -- dataset's every record for a hash join).
+      LEFT JOIN LATERAL (
+          SELECT s.key, s.value, s.sync_count FROM records s
+           WHERE s.dataset_id = v_id AND s.key = p.key LIMIT 1
+      ) r ON true;
     IF v_bad IS NOT NULL THEN
         SELECT sync_count INTO v_current FROM records
          WHERE dataset_id = v_id AND key = p_keys[v_bad];
