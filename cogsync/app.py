@@ -140,7 +140,12 @@ class CogsyncApp:
         if store.dialect == "postgresql":
             from cogsync.integrations.live_fanout import PostgresFanout  # needs psycopg
 
-            self.fanout = PostgresFanout(settings.resolved_database_url, self.live)
+            if settings.database_pooler == "transaction" and not settings.live_database_url:
+                log.warning("the live channel LISTENs through a transaction pooler, which "
+                            "cannot carry it: give --live-database a direct URL")
+            self.fanout = PostgresFanout(
+                settings.live_database_url or settings.resolved_database_url, self.live
+            )
             components.service.announcers.append(self.fanout.announce)
         else:
             components.service.listeners.append(self.live.publish)

@@ -65,7 +65,9 @@ def database_exists(settings: Settings) -> bool:
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
     try:
         return make_engine(
-            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+            settings.resolved_database_url,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            pooler=settings.database_pooler,
         )
     except ImportError as exc:
         raise StartupError(

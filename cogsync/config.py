@@ -64,6 +64,9 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path(".cogsync")
     database_url: str | None = None
+    # "transaction": the database URL is a transaction-pooling PgBouncer (docs/scaling.md)
+    database_pooler: str = "none"
+    live_database_url: str | None = None  # LISTEN here (direct, not pooled); default: above
     region: str = "us-east-1"
     secret_key: str | None = None  # the master key; default: a file in data_dir
     # "NORMAL" survives a crash of the process; "FULL" also the loss of power.
@@ -370,6 +373,14 @@ OPTIONS: tuple[Option, ...] = (
            "database URL: sqlite:///FILE, or postgresql://user@host:5432/db",
            flag="--database", commands=EVERY, metavar="URL",
            default_text="SQLite in the data folder"),
+    Option("database_pooler", "COGSYNC_DATABASE_POOLER", one_of("none", "transaction"),
+           "transaction: --database is a PgBouncer in transaction pooling mode (no prepared "
+           "statements, no session state)", flag="--database-pooler", commands=EVERY,
+           metavar="none|transaction"),
+    Option("live_database_url", "COGSYNC_LIVE_DATABASE_URL", database_url,
+           "PostgreSQL URL for the live channel's LISTEN, direct (not through a "
+           "transaction pooler)", flag="--live-database", metavar="URL",
+           default_text="the --database URL"),
     Option("region", "COGSYNC_REGION", region,
            "region in new pool ids and in every signature's scope",
            flag="--region", commands=EVERY),

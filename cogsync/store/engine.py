@@ -122,13 +122,22 @@ def _pg_options(parsed: URL) -> str:
     return f"{given} -c statement_timeout=30000".strip()
 
 
-def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
+def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL", pooler: str = "none") -> Engine:
+    """``pooler="transaction"``: ``url`` is a transaction-pooling PgBouncer, whose server
+    connections change hands between transactions: no prepared statements (psycopg's
+    ``prepare_threshold=None``) and no startup options (PgBouncer 1.18 refuses them;
+    set statement_timeout and search_path on the role or the database instead)."""
     url = normalize_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_file(Path(parsed.database))
         return _sqlite_engine(url, sqlite_synchronous)
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
+    if pooler == "transaction":
+        connect_args["prepare_threshold"] = None
+    else:
+        connect_args["options"] = _pg_options(parsed)
     return create_engine(
         url,
         pool_size=16,
@@ -137,7 +146,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         pool_recycle=1800,
         pool_timeout=10,
         # A database that does not answer is an error within seconds, never a hang.
-        connect_args={"connect_timeout": 5, "options": _pg_options(parsed)},
+        connect_args=connect_args,
     )
 
 
@@ -147,8 +156,9 @@ def migrate(engine: Engine, *, create_directly: bool = True) -> None:
     (then the migrations build it, one after the other)."""
     with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
-            # Replicas starting together: one migrates, the others wait.
-            connection.exec_driver_sql("SELECT pg_advisory_lock(727274)")
+            # Replicas starting together: one migrates, the others wait. A transaction's
+            # lock (ends with it): a pooler may hand the next transaction another session.
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
         try:
             head = head_revision()
             tables = inspect(connection).get_table_names()
@@ -162,9 +172,8 @@ def migrate(engine: Engine, *, create_directly: bool = True) -> None:
                 _upgrade(connection)
                 connection.commit()
         finally:
-            if engine.dialect.name == "postgresql":
-                connection.exec_driver_sql("SELECT pg_advisory_unlock(727274)")
-                connection.commit()
+            if connection.in_transaction():
+                connection.rollback()
 
 
 def _version_table() -> Table:
