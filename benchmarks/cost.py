@@ -59,7 +59,7 @@ from benchmarks.operations import (
     CogsyncOperations,
 )
 from benchmarks.pg_cluster import Cluster, private_cluster, shared_cluster
-from benchmarks.pg_probe import DatabaseCost, PostgresProbe
+from benchmarks.pg_probe import DatabaseCost, PostgresProbe, database_sockets
 from benchmarks.procs import tree_cpu_seconds
 from benchmarks.run import add_phase_arguments, check_phase_arguments
 from benchmarks.server import BenchServer, running_replicas, running_server
@@ -190,6 +190,11 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
                 rows.append(cpu_phase(fleet, operation, args.seconds, args.concurrency, probe,
                                       round_no))
             _print_round(rows[-1 - len(COGSYNC_OPERATIONS):])
+        connections = None
+        if probe is not None:  # each replica's connections to PostgreSQL, after the load
+            connections = [sum(len(fds) for fds in database_sockets([s.pid], probe.port)
+                               .values()) for s in servers]
+            say(f"  connections to PostgreSQL per replica: {connections}")
         problems = [problem for ops in fleet if (problem := ops.verify())]
     if with_round_trips and cluster is not None:
         trips = measure_round_trips(args, cluster, folder)
@@ -197,7 +202,7 @@ def measure_cpu(args: argparse.Namespace, anchor: AnchorServer, database: str,
             problems.append(f"round trips: {trips['write_check']}")
     say(f"  write check: {'; '.join(problems) or 'every acknowledged UpdateRecords applied once'}")
     return {"name": name, "database": database, "replicas": replicas, "workers": workers,
-            "idle": idle, "phases": rows, "round_trips": trips,
+            "idle": idle, "phases": rows, "round_trips": trips, "connections": connections,
             "write_check": "; ".join(problems) or "ok"}
 
 

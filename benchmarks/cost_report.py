@@ -211,10 +211,12 @@ def idle_table(results: dict[str, Any]) -> str:
     rows = [[s["name"], _n(s["idle"]["server_cpu_ms_per_second"], 1),
              _n(s["idle"]["db_backend_cpu_ms_per_second"], 1),
              _n(s["idle"]["db_cluster_cpu_ms_per_second"], 1),
-             _n(s["idle"]["statements_per_second"], 1)] for s in results["servers"]]
+             _n(s["idle"]["statements_per_second"], 1),
+             ", ".join(str(n) for n in s.get("connections") or ())]
+            for s in results["servers"]]
     return markdown_table(["server", "cogsync CPU ms per second", "PostgreSQL backends ms per "
-                           "second", "whole cluster ms per second", "statements per second"],
-                          rows)
+                           "second", "whole cluster ms per second", "statements per second",
+                           "connections to PostgreSQL per replica (after the load)"], rows)
 
 
 def verdict_table(results: dict[str, Any]) -> str:

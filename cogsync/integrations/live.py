@@ -18,8 +18,7 @@ from typing import Protocol
 
 import orjson
 
-from cogsync.integrations.events import push_message
-from cogsync.sync.service import Change
+from cogsync.sync.effects import Change, push_message
 
 QUEUE_LIMIT = 256
 READY_WAIT = 5.0  # seconds a new subscription waits for its LISTEN (the listener may be down)

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from cogsync.integrations.live import LiveBroker
 from cogsync.store.database import Tx
 from cogsync.store.hot_statements import live_channel
-from cogsync.sync.service import Change
+from cogsync.sync.effects import Change
 
 log = logging.getLogger("cogsync.live")
 Key = tuple[str, str]
