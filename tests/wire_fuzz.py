@@ -52,7 +52,8 @@ COMMON_ERRORS = {
 # An operation of the model that this version does not serve yet: a 501, counted apart.
 ABSENT = (501, "NotImplementedException")
 # Tables (and columns) that change by themselves, not by requests.
-VOLATILE_TABLES = {"outbox", "bulk_publish_jobs", "leases", "server_keys", "alembic_version"}
+VOLATILE_TABLES = {"outbox", "bulk_publish_jobs", "leases", "live_listeners", "server_keys",
+                   "alembic_version"}
 # (A key's last use is recorded when its signature checks, whatever the call's outcome.)
 VOLATILE_COLUMNS = {"sync_sessions_count", "heartbeat_at", "endpoint_arn", "last_used_at"}
 ODD_TEXT = ["\x00", "a\x00b", "\U0001f600", "\ud800", "\udfff", "\u202e", "\ufeff", "\u00e9",

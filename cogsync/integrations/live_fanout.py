@@ -1,14 +1,20 @@
 """Live-channel fan-out across replicas through PostgreSQL LISTEN/NOTIFY, on demand.
 
-Every change is announced with ``pg_notify`` on its identity's own channel
+A change is announced with ``pg_notify`` on its identity's own channel
 (``hot_statements.live_channel``), inside the change's own statement or transaction, so
 the announcement goes out if and only if the change commits, at no extra round trip. A
 replica LISTENs to an identity's channel only while a live client of that identity is
-connected to it: PostgreSQL itself drops every other notification (in its backend, in C),
-so a replica with no live subscriber for an identity spends nothing on its changes, and
-an idle replica nothing at all (its listener thread sleeps in ``select`` until a
-notification or a new subscription arrives). On SQLite there is one process and the
-broker is fed directly, after the commit.
+connected to it, and lists the channel in ``live_listeners`` meanwhile; a change is
+announced only on a listed channel. So a change of an identity no one watches costs no
+NOTIFY at all (a NOTIFY serializes the commits of all notifying transactions), a replica
+with no live subscriber for an identity spends nothing on its changes, and an idle
+replica nothing at all (its listener thread sleeps in ``select`` until a notification or
+a new subscription arrives). On SQLite there is one process and the broker is fed
+directly, after the commit.
+
+A subscription is ready once its channel is listed and LISTENed to, and every
+transaction that was running when it was listed has ended: a writer that did not see the
+listing has committed by then, so the client's resync after ``: connected`` sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import logging
 import os
 import selectors
 import threading
+import time
 from dataclasses import asdict
 
 import orjson
@@ -31,6 +38,7 @@ from cogsync.store.hot_statements import live_channel
 from cogsync.sync.effects import Change
 
 log = logging.getLogger("cogsync.live")
+OLDER_WRITERS_WAIT = 2.0  # seconds at most (a statement's own timeout is 30 s)
 Key = tuple[str, str]
 
 
@@ -111,6 +119,10 @@ class PostgresFanout:
                 self._stop.wait(1.0)
 
     def _serve(self, conn: psycopg.Connection) -> None:
+        # Listings of listeners that are gone (this replica's before a reconnect, a
+        # crashed replica's): their backends no longer exist.
+        conn.execute("DELETE FROM live_listeners WHERE backend_pid NOT IN "
+                     "(SELECT pid FROM pg_stat_activity) OR backend_pid = pg_backend_pid()")
         listening: set[str] = set()
         with selectors.DefaultSelector() as selector:
             selector.register(self._wake_read, selectors.EVENT_READ, "wake")
@@ -125,17 +137,40 @@ class PostgresFanout:
     def _follow_wanted(self, conn: psycopg.Connection, listening: set[str]) -> None:
         with self._lock:
             wanted = set(self._wanted)
-        for channel in sorted(wanted - listening):
+        added = sorted(wanted - listening)
+        for channel in added:
+            conn.execute("INSERT INTO live_listeners (channel, backend_pid, since) "
+                         "VALUES (%s, pg_backend_pid(), extract(epoch FROM now())) "
+                         "ON CONFLICT DO NOTHING", (channel,))
             conn.execute(f'LISTEN "{channel}"')
             listening.add(channel)
+        if added:
+            self._wait_for_older_writers(conn)
         for channel in sorted(listening - wanted):
             conn.execute(f'UNLISTEN "{channel}"')
+            conn.execute("DELETE FROM live_listeners WHERE channel = %s "
+                         "AND backend_pid = pg_backend_pid()", (channel,))
             listening.discard(channel)
         with self._lock:
             ready = [self._waiting.pop(c) for c in list(self._waiting) if c in listening]
         for futures in ready:
             for future in futures:
                 self._call(lambda f=future: f.done() or f.set_result(None))
+
+    @staticmethod
+    def _wait_for_older_writers(conn: psycopg.Connection) -> None:
+        """Until every transaction running now has ended (a writer that checked for
+        listeners before the new listing commits before the subscription is ready)."""
+        row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+        horizon = row[0] if row else None
+        deadline = time.monotonic() + OLDER_WRITERS_WAIT
+        while horizon is not None and time.monotonic() < deadline:
+            done = conn.execute(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot()) >= %s::xid8", (horizon,)
+            ).fetchone()
+            if done and done[0]:
+                return
+            time.sleep(0.002)
 
     def _hand_on(self, conn: psycopg.Connection) -> None:
         """Every notification received so far (none waited for)."""

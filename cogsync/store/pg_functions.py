@@ -6,7 +6,8 @@ create the dataset (the per-identity limit under an advisory lock, a re-created 
 counting on past its deletion), refuse a conflict or a limit with the same message as the
 Python rules (SQLSTATE ``CS409``, ``CS413``; ``CS404`` for another account's or a missing
 pool), write the records with their documents (the sync count spliced between the head and
-the tail Python rendered), save the dataset and announce the change on the live channel.
+the tail Python rendered), save the dataset and announce the change on the live channel
+(if some replica listens to it).
 It returns the new sync count; or -1, having changed nothing, when the change has side
 effects for the outbox (streams enabled, or push subscribers other than the writer): then
 the caller runs the step-by-step transaction, which writes them.
@@ -160,10 +161,14 @@ BEGIN
        SET sync_count = v_count, last_modified_date = p_now, last_modified_by = p_by,
            data_storage = v_new_bytes, num_records = v_new_live
      WHERE dataset_id = v_id;
+    -- Announced only where a replica listens (a NOTIFY serializes notifying commits).
     IF p_channel IS NOT NULL THEN
-        PERFORM pg_notify(p_channel, json_build_object(
-            'identity_pool_id', p_pool, 'identity_id', p_identity, 'dataset', p_name,
-            'sync_count', v_count, 'device_id', p_device, 'outbox_entries', 0)::text);
+        PERFORM 1 FROM live_listeners WHERE channel = p_channel LIMIT 1;
+        IF FOUND THEN
+            PERFORM pg_notify(p_channel, json_build_object(
+                'identity_pool_id', p_pool, 'identity_id', p_identity, 'dataset', p_name,
+                'sync_count', v_count, 'device_id', p_device, 'outbox_entries', 0)::text);
+        END IF;
     END IF;
     RETURN v_count;
 END

@@ -213,6 +213,18 @@ bulk_publish_jobs = Table(
     Column("heartbeat_at", Float, nullable=True),
 )
 
+# Live-channel listeners (PostgreSQL, migration 0007): the NOTIFY channels some replica
+# LISTENs to, by the listening backend's pid. A change is announced only on a channel
+# listed here: a NOTIFY serializes the commits of all notifying transactions.
+live_listeners = Table(
+    "live_listeners",
+    metadata,
+    Column("channel", String(64), nullable=False),
+    Column("backend_pid", Integer, nullable=False),
+    Column("since", Float, nullable=False),
+    PrimaryKeyConstraint("channel", "backend_pid", name="pk_live_listeners"),
+)
+
 # Leases: which process runs a singleton job (the outbox dispatcher), renewed while alive.
 leases = Table(
     "leases",

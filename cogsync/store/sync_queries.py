@@ -420,8 +420,13 @@ class SyncQueries(Queries):
     # --- datasets ---------------------------------------------------------------
 
     def notify(self, channel: str, payload: str) -> None:
-        """PostgreSQL: a NOTIFY on ``channel``, sent to listeners when this commits."""
-        self.cursor.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+        """PostgreSQL: a NOTIFY on ``channel``, sent to listeners when this commits; only
+        if some replica listens to it (``live_listeners``)."""
+        self.cursor.execute(
+            "SELECT pg_notify(%s, %s) WHERE EXISTS "
+            "(SELECT 1 FROM live_listeners WHERE channel = %s)",
+            (channel, payload, channel),
+        )
 
     def lock_identity(self, pool_id: str, identity_id: str) -> None:
         """Serializes dataset creation per identity (the per-identity limit needs it)."""

@@ -1,9 +1,11 @@
-"""PostgreSQL: UpdateRecords as one server-side function (see store/pg_functions.py).
+"""PostgreSQL: UpdateRecords as one server-side function (see store/pg_functions.py);
+the live channel's listeners, so that a change is announced only where someone listens.
 
 Revision ID: 0007
 Revises: 0006
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 from cogsync.store import pg_functions
@@ -15,6 +17,13 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "live_listeners",
+        sa.Column("channel", sa.String(64), nullable=False),
+        sa.Column("backend_pid", sa.Integer, nullable=False),
+        sa.Column("since", sa.Float, nullable=False),
+        sa.PrimaryKeyConstraint("channel", "backend_pid", name="pk_live_listeners"),
+    )
     if op.get_bind().dialect.name == "postgresql":
         pg_functions.install(op.get_bind())
 
@@ -22,3 +31,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(pg_functions.DROP)
+    op.drop_table("live_listeners")
