@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
+import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
@@ -136,6 +139,38 @@ def test_live_channel_hears_changes_made_on_another_replica(
     reader.join(10)
     assert [(e["datasetName"], e["syncCount"], e["deviceId"]) for e in events] == [
         ("far", written[0]["SyncCount"], "other-replica")]
+
+
+def test_a_change_is_announced_only_while_someone_listens(
+    replicas: list[ServerProcess],
+) -> None:
+    """The live channel of an identity is listed in live_listeners while a replica has a
+    live client of it: a change of an identity not listed sends no NOTIFY."""
+    from cogsync.store.hot_statements import live_channel
+
+    pool = make_pool(replicas[0])
+    identity_id, creds = unauthenticated_credentials(replicas[0], pool)
+    channel = live_channel(pool, identity_id)
+    database = replicas[0].database
+    assert database is not None
+
+    def listed() -> int:
+        with psycopg.connect(database, autocommit=True) as conn:
+            row = conn.execute("SELECT count(*) FROM live_listeners WHERE channel = %s",
+                               (channel,)).fetchone()
+        return int(row[0]) if row else 0
+
+    assert listed() == 0
+    url = urlparse(presigned_live_url(replicas[1], pool, identity_id, creds))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    connection.request("GET", f"{url.path}?{url.query}")
+    response = connection.getresponse()
+    assert response.readline() == b": connected\n"
+    assert listed() == 1
+    # (Unlisted when the stream ends; the server notices a client that closed it only
+    # when a keep-alive write fails, up to two heartbeats later: not waited for here.)
+    response.close()
+    connection.close()
 
 
 def test_concurrent_syncs_across_replicas_lose_nothing(replicas: list[ServerProcess]) -> None:
