@@ -23,18 +23,28 @@ def record_document(
     device_last_modified_date: float | None,
 ) -> bytes:
     """The document of one record version (members without a value are left out)."""
-    members: dict[str, Any] = {
+    return orjson.dumps({
         "Key": key,
         "SyncCount": sync_count,
-        "LastModifiedDate": last_modified_date,
-    }
+        **_after_count(value, last_modified_date, last_modified_by, device_last_modified_date),
+    })
+
+
+def _after_count(
+    value: str | None,
+    last_modified_date: float,
+    last_modified_by: str | None,
+    device_last_modified_date: float | None,
+) -> dict[str, Any]:
+    """The members a document has after its SyncCount, in order."""
+    members: dict[str, Any] = {"LastModifiedDate": last_modified_date}
     if value is not None:
         members["Value"] = value
     if last_modified_by is not None:
         members["LastModifiedBy"] = last_modified_by
     if device_last_modified_date is not None:
         members["DeviceLastModifiedDate"] = device_last_modified_date
-    return orjson.dumps(members)
+    return members
 
 
 def documents_of(records: list[Record]) -> list[bytes]:
@@ -64,11 +74,5 @@ def document_parts(
     the count only when it writes: ``head + str(count).encode() + tail`` is exactly
     :func:`record_document` of that count."""
     head = b'{"Key":' + orjson.dumps(key) + b',"SyncCount":'
-    members: dict[str, Any] = {"LastModifiedDate": last_modified_date}
-    if value is not None:
-        members["Value"] = value
-    if last_modified_by is not None:
-        members["LastModifiedBy"] = last_modified_by
-    if device_last_modified_date is not None:
-        members["DeviceLastModifiedDate"] = device_last_modified_date
+    members = _after_count(value, last_modified_date, last_modified_by, device_last_modified_date)
     return head, b"," + orjson.dumps(members)[1:]
