@@ -45,6 +45,9 @@ from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
+from cogsync.logs import fields
+from cogsync.metrics import LIVE_CONNECTIONS
+from cogsync.metrics_endpoint import METRICS_PATH, MetricsEndpoint
 from cogsync.protocol import numbers
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
@@ -56,6 +59,8 @@ from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
 from cogsync.protocol.validation import validate
+from cogsync.request_log import RequestInfo, finish, start
+from cogsync.request_log import current as current_request
 from cogsync.store.engine import head_revision, is_storage_full
 from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
@@ -154,6 +159,8 @@ class CogsyncApp:
         self._open_caller: Caller | None = None
         self._head_revision = head_revision()
         self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
+        self.access_log = settings.access_log
+        self.metrics = MetricsEndpoint(store, settings.metrics_token, self._in_thread)
         self.controls = (
             TestControls(components, (self.model, self.identity_model), self._authenticate,
                          self._store_work)
@@ -266,26 +273,39 @@ class CogsyncApp:
             return  # a CORS preflight, answered for every route alike
         send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = str(uuid.uuid4())
+        client = scope.get("client")
+        info = start(request_id, scope["method"], scope["path"], client and client[0])
         try:
             request = await self._read_request(scope, receive)
-            if request.raw_path in (HEALTH_PATH, READY_PATH):
+            path = request.raw_path
+            if path in (HEALTH_PATH, READY_PATH):
+                info.operation = path.rsplit("/", 1)[1]
                 response = await self._health(request)
-            elif request.raw_path in JWKS_PATHS and request.method == "GET":
+            elif path == METRICS_PATH:
+                info.operation = "metrics"
+                response = await self.metrics.handle(request, info.client)
+            elif path in JWKS_PATHS and request.method == "GET":
+                info.operation = "jwks"
                 response = render_result(self.c.signer.jwks)
-            elif request.raw_path == LIVE_PATH and request.method == "GET":
+            elif path == LIVE_PATH and request.method == "GET":
+                info.operation = "live"
                 pool_id, identity_id = await self._live_subject(request)
-                await self._stream_live(pool_id, identity_id, receive, send, request_id)
+                await self._stream_live(pool_id, identity_id, receive, send, info)
                 return
             elif is_query_request(request):
+                info.service = "sts"
                 response = await self.sts.handle(request, request_id)
-            elif request.raw_path.startswith(CONTROLS_PATH):
+            elif path.startswith(CONTROLS_PATH):
+                info.operation = "test-controls"
                 if self.controls is None:
                     raise controls_off()
                 response = await self.controls.handle(request)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
-                response = await self._dispatch_identity(request)
+                info.service = "cognito-identity"
+                response = await self._dispatch_identity(request, info)
             else:
-                response = await self._dispatch(request)
+                info.service = "cognito-sync"
+                response = await self._dispatch(request, info)
         except ClientGone:
             return
         except BodyTooLarge:
@@ -303,16 +323,22 @@ class CogsyncApp:
                           "refused with 503 until the operator frees space", exc)
                 response = render_error(StorageFull(STORAGE_FULL_MESSAGE), self.model)
             else:
-                log.exception("unexpected error in request %s", request_id)
+                log.exception("unexpected error in request %s", request_id,
+                              extra=fields(request_id=request_id, operation=info.operation))
                 response = render_error(InternalError("An internal error occurred"), self.model)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
-        headers.extend((k.encode(), v.encode()) for k, v in response.headers)
+        error_code = info.error_code
+        for k, v in response.headers:
+            headers.append((k.encode(), v.encode()))
+            if k == "x-amzn-errortype":
+                error_code = v
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+        finish(info, response.status, error_code, self.access_log)
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
         """Liveness (the process answers) or readiness (the database answers and its
@@ -357,6 +383,16 @@ class CogsyncApp:
         return pool_id, identity_id
 
     async def _stream_live(
+        self, pool_id: str, identity_id: str, receive: Receive, send: Send, info: RequestInfo
+    ) -> None:
+        LIVE_CONNECTIONS.inc()
+        try:
+            await self._stream_live_events(pool_id, identity_id, receive, send, info.request_id)
+        finally:
+            LIVE_CONNECTIONS.dec()
+            finish(info, 200, None, self.access_log)
+
+    async def _stream_live_events(
         self, pool_id: str, identity_id: str, receive: Receive, send: Send, request_id: str
     ) -> None:
         await send(
@@ -431,11 +467,12 @@ class CogsyncApp:
 
     # --- protocol -> auth -> service ----------------------------------------------
 
-    async def _dispatch_identity(self, request: HttpRequest) -> HttpResponse:
+    async def _dispatch_identity(self, request: HttpRequest, info: RequestInfo) -> HttpResponse:
         """Cognito Identity (JSON 1.1); its errors carry its own model's statuses."""
         try:
             route = self.identity_router.match(request)
             operation = route.operation
+            info.operation = operation.name
             handler = IDENTITY_HANDLERS.get(operation.name)
             caller: Caller | None = None
             if not operation.unsigned:
@@ -464,8 +501,9 @@ class CogsyncApp:
             response.status, response.body, content_type="application/x-amz-json-1.1"
         )
 
-    async def _dispatch(self, request: HttpRequest) -> HttpResponse:
+    async def _dispatch(self, request: HttpRequest, info: RequestInfo) -> HttpResponse:
         route = self.router.match(request)
+        info.operation = route.operation.name
         caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)
@@ -489,9 +527,25 @@ class CogsyncApp:
         return render_result(result)
 
     async def _authenticate(self, request: HttpRequest, service: str) -> Caller:
+        """The caller (also noted for the request's log line), or why it was refused."""
+        info = current_request()
+        try:
+            caller = await self._verified_caller(request, service, info)
+        except ServiceError as error:
+            if info is not None:
+                info.reason = f"{error.code}: {error.message}"
+            raise
+        if info is not None:
+            info.called_by(caller)
+        return caller
+
+    async def _verified_caller(self, request: HttpRequest, service: str,
+                               info: RequestInfo | None) -> Caller:
         if self.settings.open_mode:
             return await self._open_mode_caller(request)
         claim = parse_signed_request(request)
+        if info is not None:
+            info.access_key = claim.access_key_id
         if claim.security_token is not None:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)

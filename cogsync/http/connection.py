@@ -405,11 +405,8 @@ class HttpConnection(asyncio.Protocol):
         self.drain_waiter = None
 
     def response_done(self, cycle: Cycle) -> None:
-        """The application has sent its whole answer: on to the next request, or close."""
-        if self.server.access_log:
-            head = cycle.head
-            log.info('%s - "%s %s HTTP/%s" %d', self.client and self.client[0], head.method,
-                     head.raw_path.decode("ascii"), head.http_version, cycle.status)
+        """The application has sent its whole answer: on to the next request, or close.
+        (The application logs its requests: it knows their operation and caller.)"""
         if self.phase == "closed":
             return
         if not cycle.body_done:

@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
+from time import perf_counter
 from typing import Any, NamedTuple
 
 import orjson
@@ -31,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from cogsync.metrics import DB_CONNECTIONS, TRANSACTION_SECONDS
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
@@ -913,6 +915,11 @@ CATCH_UP_PASSES = 4
 CAUGHT_UP_FRAMES = 64
 
 
+BUSY = DB_CONNECTIONS.labels("busy")
+READ_SECONDS = TRANSACTION_SECONDS.labels("read")
+WRITE_SECONDS = TRANSACTION_SECONDS.labels("write")
+
+
 class Store:
     """Transactions over the database: ``write()`` and ``read()`` hand out a :class:`Tx`."""
 
@@ -943,7 +950,8 @@ class Store:
             return
         lock: AbstractContextManager[Any] = self._write_lock if self._sqlite else nullcontext()
         with lock:
-            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
+            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN",
+                                         WRITE_SECONDS)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -954,7 +962,7 @@ class Store:
         if driver is not None:
             yield Tx(driver, self._sql_dialect)  # inside the turn's transaction
             return
-        yield from self._transaction("BEGIN" if self._sqlite else None)
+        yield from self._transaction("BEGIN" if self._sqlite else None, READ_SECONDS)
 
     @contextmanager
     def read_apart(self) -> Iterator[Tx]:
@@ -979,8 +987,10 @@ class Store:
         if self._group is None or not self._group.after_commit(callback):
             callback()
 
-    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+    def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
         driver = self._connections.get()
+        BUSY.inc()
+        started = perf_counter()
         try:
             if begin is not None:
                 driver.execute(begin)
@@ -997,6 +1007,9 @@ class Store:
             elif getattr(driver, "broken", False):
                 self._connections.drop()
             raise
+        finally:
+            BUSY.dec()
+            seconds.observe(perf_counter() - started)
 
     def checkpoint(self) -> int:
         """Copies the SQLite write-ahead log into the database file (a no-op on

@@ -130,6 +130,15 @@ class OutboxQueries(Queries):
         query = select(func.count()).select_from(outbox).where(outbox.c.status == status)
         return int(self.execute(query).scalar())
 
+    def outbox_stats(self) -> list[tuple[str, str, int, float | None]]:
+        """(kind, status, entries, oldest created_at) of the pending and dead entries."""
+        rows = self.execute(
+            select(outbox.c.kind, outbox.c.status, func.count(), func.min(outbox.c.created_at))
+            .where(outbox.c.status.in_((PENDING, DEAD)))
+            .group_by(outbox.c.kind, outbox.c.status)
+        )
+        return [(kind, status, int(n), oldest) for kind, status, n, oldest in rows]
+
     def outbox_delivered(self, ids: list[int]) -> None:
         if ids:
             self.execute(delete(outbox).where(outbox.c.id.in_(ids)))

@@ -27,6 +27,7 @@ from cogsync.errors import (
 )
 from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
 from cogsync.integrations.sync_trigger import InvalidLambdaFunctionOutput, SyncTriggerInvoker
+from cogsync.metrics import SYNC_SESSIONS
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
@@ -67,6 +68,7 @@ class SessionCounter:
         self._lock = threading.Lock()
 
     def add(self, pool_id: str) -> None:
+        SYNC_SESSIONS.inc()
         with self._lock:
             self._pending[pool_id] += 1
 
