@@ -23,7 +23,7 @@ from cogsync.accounts import default_account
 from cogsync.auth.caller import Caller
 from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
-from cogsync.auth.sigv4 import parse_signed_request, verify
+from cogsync.auth.sigv4 import SignedRequest, parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
@@ -41,12 +41,12 @@ from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.web_identity import WebIdentityService
 from cogsync.integrations.bulk_publish import BulkPublisher
 from cogsync.integrations.dispatcher import Dispatcher
-from cogsync.integrations.live import CLOSE as LIVE_CLOSE
 from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
+from cogsync.live_stream import stream_events
 from cogsync.logs import fields
-from cogsync.metrics import LIVE_CONNECTIONS
+from cogsync.metrics import TALLY
 from cogsync.metrics_endpoint import METRICS_PATH, MetricsEndpoint
 from cogsync.protocol import numbers
 from cogsync.protocol.model import (
@@ -77,7 +77,6 @@ HEALTH_PATH = "/_cogsync/health"
 READY_PATH = "/_cogsync/ready"
 READY_TIMEOUT_SECONDS = 3.0
 LIVE_PATH = "/_cogsync/live"
-LIVE_HEARTBEAT_SECONDS = 15.0
 CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
 CHECKPOINT_IDLE_SECONDS = 1.0
 STORAGE_FULL_MESSAGE = (
@@ -234,6 +233,7 @@ class CogsyncApp:
             except Exception:
                 log.exception("shutdown: could not %s", what)
         self.executor.shutdown(wait=True)
+        TALLY.flush()  # a stopping worker's last counts stay in the sum of the others
         try:
             self.c.store.close()
         except Exception:
@@ -244,9 +244,11 @@ class CogsyncApp:
             self.fanout.stop()
 
     async def _flush_forever(self) -> None:
-        """Each second, off the event loop: session counts to the database."""
+        """Each second, off the event loop: session counts to the database; and the
+        metrics counted since the last second to where every worker's scrape sees them."""
         while True:
             await asyncio.sleep(self.flush_interval)
+            TALLY.flush()
             try:
                 await self._in_thread(self.c.service.sessions.flush, self.c.store)
             except Exception:
@@ -385,57 +387,10 @@ class CogsyncApp:
     async def _stream_live(
         self, pool_id: str, identity_id: str, receive: Receive, send: Send, info: RequestInfo
     ) -> None:
-        LIVE_CONNECTIONS.inc()
         try:
-            await self._stream_live_events(pool_id, identity_id, receive, send, info.request_id)
+            await stream_events(self.live, pool_id, identity_id, receive, send, info.request_id)
         finally:
-            LIVE_CONNECTIONS.dec()
             finish(info, 200, None, self.access_log)
-
-    async def _stream_live_events(
-        self, pool_id: str, identity_id: str, receive: Receive, send: Send, request_id: str
-    ) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"text/event-stream"),
-                    (b"cache-control", b"no-cache"),
-                    (b"x-amzn-requestid", request_id.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": b": connected\n\n", "more_body": True})
-        disconnected = asyncio.ensure_future(self._wait_disconnect(receive))
-        with self.live.subscribe(pool_id, identity_id) as queue:
-            try:
-                while True:
-                    getter = asyncio.ensure_future(queue.get())
-                    done, _ = await asyncio.wait(
-                        {getter, disconnected},
-                        timeout=LIVE_HEARTBEAT_SECONDS,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if disconnected in done:
-                        getter.cancel()
-                        return
-                    if getter not in done:
-                        getter.cancel()
-                        chunk = b": keep-alive\n\n"
-                    else:
-                        chunk = getter.result()
-                        if chunk == LIVE_CLOSE:
-                            break
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            finally:
-                disconnected.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    @staticmethod
-    async def _wait_disconnect(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
 
     async def _read_request(self, scope: Scope, receive: Receive) -> HttpRequest:
         headers: dict[str, str] = {}
@@ -530,7 +485,20 @@ class CogsyncApp:
         """The caller (also noted for the request's log line), or why it was refused."""
         info = current_request()
         try:
-            caller = await self._verified_caller(request, service, info)
+            if self.settings.open_mode:
+                caller = await self._open_mode_caller(request)
+            else:
+                claim = parse_signed_request(request)
+                if info is not None:
+                    info.access_key = claim.access_key_id
+                if claim.security_token is not None:
+                    # Temporary identity credentials: everything needed is in the token.
+                    identity, secret = self.c.credentials.open(claim.access_key_id,
+                                                               claim.security_token)
+                    verify(request, claim, secret, region=self.settings.region, service=service)
+                    caller = identity.caller()
+                else:
+                    caller = await self._developer(request, claim, service)
         except ServiceError as error:
             if info is not None:
                 info.reason = f"{error.code}: {error.message}"
@@ -539,18 +507,8 @@ class CogsyncApp:
             info.called_by(caller)
         return caller
 
-    async def _verified_caller(self, request: HttpRequest, service: str,
-                               info: RequestInfo | None) -> Caller:
-        if self.settings.open_mode:
-            return await self._open_mode_caller(request)
-        claim = parse_signed_request(request)
-        if info is not None:
-            info.access_key = claim.access_key_id
-        if claim.security_token is not None:
-            # Temporary identity credentials: everything needed is in the token.
-            identity, secret = self.c.credentials.open(claim.access_key_id, claim.security_token)
-            verify(request, claim, secret, region=self.settings.region, service=service)
-            return identity.caller()
+    async def _developer(self, request: HttpRequest, claim: SignedRequest,
+                         service: str) -> Caller:
         hit, key = self.c.keyring.cached(claim.access_key_id)
         if not hit:
             key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)

@@ -17,6 +17,7 @@ Counting must cost a request little: label values are bound once per combination
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -90,7 +91,101 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
+class Tally:
+    """Counts and observations of the hot path, in plain Python, added to the metrics by
+    :meth:`flush` (at each scrape, and each second for the other workers' scrapes).
+
+    ``prometheus_client`` takes a lock per increment and walks a histogram's buckets in
+    Python: a few microseconds a request. Here each thread adds to totals of its own (no
+    lock, no lost update), and the flush adds what grew since the last one."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._threads: list[dict[Any, Any]] = []
+        self._flushed: dict[tuple[int, Any], Any] = {}
+        self._lock = threading.Lock()
+
+    def _mine(self) -> dict[Any, Any]:
+        try:
+            return self._local.totals  # type: ignore[no-any-return]
+        except AttributeError:
+            totals: dict[Any, Any] = {}
+            self._local.totals = totals
+            with self._lock:
+                self._threads.append(totals)
+            return totals
+
+    def count(self, counter: Any, amount: float = 1) -> None:
+        """Adds to a counter (or, for a gauge, to what it will be set to)."""
+        totals = self._mine()
+        totals[counter] = totals.get(counter, 0) + amount
+
+    def observe(self, histogram: Any, seconds: float) -> None:
+        totals = self._mine()
+        row = totals.get(histogram)
+        if row is None:
+            bounds = histogram._upper_bounds
+            row = totals[histogram] = [bounds, *(0 for _ in bounds), 0.0]
+        row[1 + bisect_left(row[0], seconds)] += 1
+        row[-1] += seconds
+
+    def total(self, key: Any) -> float:
+        """The sum over the threads of a count (a gauge's value)."""
+        with self._lock:
+            threads = list(self._threads)
+        return sum(totals.get(key, 0) for totals in threads)
+
+    def flush(self) -> None:
+        with self._lock:
+            for totals in self._threads:
+                for key, now in totals.copy().items():
+                    seen = (id(totals), key)
+                    before = self._flushed.get(seen)
+                    if isinstance(now, list):
+                        now = now[1:]  # a copy: the owner goes on adding to its row
+                        _add_observations(key, now, before)
+                    elif now != before and not isinstance(key, Gauged):
+                        key.inc(now - (before or 0))
+                    self._flushed[seen] = now
+        for gauged in _GAUGED:
+            gauged.gauge.set(self.total(gauged))
+
+
+def _add_observations(histogram: Any, now: list[Any], before: list[Any] | None) -> None:
+    before = before or [0] * len(now)
+    for i, (n, was) in enumerate(zip(now[:-1], before[:-1], strict=True)):
+        if n != was:
+            histogram._buckets[i].inc(n - was)
+    if now[-1] != before[-1]:
+        histogram._sum.inc(now[-1] - before[-1])
+
+
+class Gauged:
+    """A gauge kept as a tally of ups and downs (so that changing it costs no lock)."""
+
+    def __init__(self, gauge: Any):
+        self.gauge = gauge
+        _GAUGED.append(self)
+
+
+_GAUGED: list[Gauged] = []
+TALLY = Tally()
+DB_BUSY = Gauged(DB_CONNECTIONS.labels("busy"))
+READ_SECONDS = TRANSACTION_SECONDS.labels("read")
+WRITE_SECONDS = TRANSACTION_SECONDS.labels("write")
+GROUP_SECONDS = TRANSACTION_SECONDS.labels("group")
+
+
 def count_request(service: str, operation: str, status: int, credentials: str,
                   seconds: float) -> None:
-    child(REQUESTS, service, operation, str(status), credentials).inc()
-    child(REQUEST_SECONDS, service, operation).observe(seconds)
+    key = (service, operation, status, credentials)
+    children = _requests.get(key)
+    if children is None:
+        children = _requests[key] = (child(REQUESTS, service, operation, str(status),
+                                           credentials),
+                                     child(REQUEST_SECONDS, service, operation))
+    TALLY.count(children[0])
+    TALLY.observe(children[1], seconds)
+
+
+_requests: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}

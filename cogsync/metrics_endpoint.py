@@ -22,6 +22,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from cogsync.metrics import TALLY
 from cogsync.protocol.responses import HttpResponse
 from cogsync.protocol.routing import HttpRequest
 from cogsync.store.database import Store
@@ -139,4 +140,5 @@ class MetricsEndpoint:
                      "(COGSYNC_METRICS_TOKEN) to let a scraper elsewhere read them")
 
     def render(self) -> bytes:
+        TALLY.flush()
         return generate_latest(self.process) + generate_latest(self.database)

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from cogsync.metrics import DB_CONNECTIONS, TRANSACTION_SECONDS
+from cogsync.metrics import DB_BUSY, READ_SECONDS, TALLY, WRITE_SECONDS
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
@@ -915,11 +915,6 @@ CATCH_UP_PASSES = 4
 CAUGHT_UP_FRAMES = 64
 
 
-BUSY = DB_CONNECTIONS.labels("busy")
-READ_SECONDS = TRANSACTION_SECONDS.labels("read")
-WRITE_SECONDS = TRANSACTION_SECONDS.labels("write")
-
-
 class Store:
     """Transactions over the database: ``write()`` and ``read()`` hand out a :class:`Tx`."""
 
@@ -989,7 +984,7 @@ class Store:
 
     def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
         driver = self._connections.get()
-        BUSY.inc()
+        TALLY.count(DB_BUSY)
         started = perf_counter()
         try:
             if begin is not None:
@@ -1008,8 +1003,8 @@ class Store:
                 self._connections.drop()
             raise
         finally:
-            BUSY.dec()
-            seconds.observe(perf_counter() - started)
+            TALLY.count(DB_BUSY, -1)
+            TALLY.observe(seconds, perf_counter() - started)
 
     def checkpoint(self) -> int:
         """Copies the SQLite write-ahead log into the database file (a no-op on

@@ -28,12 +28,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from cogsync.metrics import GROUP_COMMIT_WRITES, TRANSACTION_SECONDS
+from cogsync.metrics import GROUP_COMMIT_WRITES, GROUP_SECONDS, TALLY
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.prepared import DriverConnection
 
 log = logging.getLogger("cogsync")
-GROUP_SECONDS = TRANSACTION_SECONDS.labels("group")
 
 
 class _Batch:
@@ -142,8 +141,8 @@ class GroupCommit:
             if not isinstance(exc, Exception):
                 raise
         else:
-            GROUP_SECONDS.observe(time.perf_counter() - batch.began)
-            GROUP_COMMIT_WRITES.observe(batch.writes)
+            TALLY.observe(GROUP_SECONDS, time.perf_counter() - batch.began)
+            TALLY.observe(GROUP_COMMIT_WRITES, batch.writes)
             batch.committed.set_result(None)
             for callback in batch.after:
                 try:
