@@ -69,7 +69,8 @@ def finish(info: RequestInfo, status: int, error_code: str | None, access_log: b
     log.info(
         "%s %s %d %s %.1f ms", info.method, info.path, status, info.operation, latency_ms,
         extra=fields(
-            request_id=info.request_id, service=info.service, operation=info.operation,
+            request_id=info.request_id, method=info.method, path=info.path,
+            service=info.service, operation=info.operation,
             status=status, error_code=error_code, latency_ms=latency_ms,
             credentials=info.credentials, account=info.account, pool=info.pool,
             identity=info.identity, access_key=info.access_key, client=info.client,

@@ -141,7 +141,12 @@ def announce(settings: Settings, endpoint: str, first: Bootstrap | None) -> None
     if not settings.print_json:
         say(welcome(settings, endpoint, first))
         return
-    print(welcome(settings, endpoint, first), file=sys.stderr, flush=True)
+    if settings.log_format == "json":  # standard error holds JSON lines only
+        logger = logging.getLogger("cogsync")  # shown at every --log-level, as in text
+        logger.handle(logger.makeRecord("cogsync", logging.INFO, __file__, 0,
+                                        welcome(settings, endpoint, first), (), None))
+    else:
+        print(welcome(settings, endpoint, first), file=sys.stderr, flush=True)
     say(ready_json(settings, endpoint, first))
 
 
