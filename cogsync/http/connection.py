@@ -79,8 +79,8 @@ class Cycle:
     """One request and its response, as the ASGI application sees them."""
 
     __slots__ = ("body", "body_done", "body_given", "chunked_out", "conn", "continue_sent",
-                 "disconnected", "head", "headers_out", "keep_alive", "response_done",
-                 "started", "status", "waiter")
+                 "disconnected", "drained", "head", "headers_out", "keep_alive",
+                 "response_done", "started", "status", "waiter")
 
     def __init__(self, conn: HttpConnection, head: Head):
         self.conn = conn
@@ -89,6 +89,7 @@ class Cycle:
         self.body_done = False  # every byte of the request body has arrived
         self.body_given = False  # ... and the application has had the last of them
         self.disconnected = False
+        self.drained = False  # ended by the server's graceful stop, not by the client
         self.continue_sent = not head.expect_continue
         self.waiter: asyncio.Future[None] | None = None
         self.started = False
@@ -451,6 +452,17 @@ class HttpConnection(asyncio.Protocol):
         if self.phase != "closed":
             self.transport.close()
 
+    def end_drained(self, cycle: Cycle) -> bool:
+        """A streamed answer the graceful stop ended: its chunked body gets its proper
+        end, so that the client sees a whole answer (and reconnects elsewhere); False if
+        it cannot have one."""
+        if not cycle.drained or not cycle.chunked_out or cycle.headers_out is not None:
+            return False
+        cycle.response_done = True
+        self.write(b"0\r\n\r\n")
+        self.close()
+        return True
+
     # --- deadlines and shutdown ------------------------------------------------------------
 
     def check_deadline(self, now: float) -> None:
@@ -480,4 +492,5 @@ class HttpConnection(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None and cycle.started and cycle.body_given and cycle.waiter:
             cycle.disconnected = True
+            cycle.drained = True
             cycle.wake()

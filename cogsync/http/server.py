@@ -96,7 +96,8 @@ class HttpServer:
         if cycle.response_done or conn.phase == "closed":
             return
         if cycle.started or cycle.disconnected:
-            conn.transport.abort()  # an answer cut short must not look complete
+            if not conn.end_drained(cycle):
+                conn.transport.abort()  # an answer cut short must not look complete
         else:
             cycle.response_done = True
             conn.write(error_response(500, "An internal error occurred"))
