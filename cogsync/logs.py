@@ -10,6 +10,7 @@ that one error is one record, never several lines a collector would split.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -18,6 +19,7 @@ import orjson
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CHATTY = ("alembic", "botocore", "boto3", "urllib3")
+_PLAIN = re.compile(r'[^\s"=\\]+\Z')  # a value written as it is in the text format
 
 
 def fields(**values: Any) -> dict[str, Any]:
@@ -26,10 +28,10 @@ def fields(**values: Any) -> dict[str, Any]:
 
 
 def _text_value(value: Any) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' "=\n'):
-        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return text
+    text = value if isinstance(value, str) else str(value)
+    if _PLAIN.match(text):
+        return text
+    return orjson.dumps(text).decode()  # quoted, with escapes
 
 
 class TextFormatter(logging.Formatter):
@@ -91,3 +93,9 @@ def configure_logging(level: str, log_format: str) -> None:
     for chatty in CHATTY:
         logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)
+    # Neither format shows the caller's file and line, the process or the thread: not
+    # looking them up makes a record cheaper (the logging HOWTO's "Optimization").
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False

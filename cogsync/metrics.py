@@ -34,7 +34,7 @@ REQUESTS = Counter(
     ("service", "operation", "status", "credentials"),
 )
 REQUEST_SECONDS = Histogram(
-    "cogsync_request_duration_seconds", "Time from a request's whole arrival to its answer",
+    "cogsync_request_duration_seconds", "Time from a request's head to its answer",
     ("service", "operation"), buckets=LATENCY_BUCKETS,
 )
 TRANSACTION_SECONDS = Histogram(
