@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import struct
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from botocore.exceptions import ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server import ServerProcess, new_identity_id, wait_until
+from tests.server import ServerProcess, independent_of_backend, new_identity_id, wait_until
 from tests.test_sync_semantics import Dataset, put
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -291,3 +292,33 @@ def test_the_grafana_dashboard_queries_metrics_that_exist(server: ServerProcess)
         queried = {name for name in queried if not name.startswith("cogsync_sqlite_")}
     assert queried <= exported, f"not exported: {sorted(queried - exported)}"
 
+
+
+@independent_of_backend
+def test_tallies_of_many_threads_lose_nothing() -> None:
+    """The hot path's per-thread tallies, flushed while the threads still count."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from cogsync.metrics import Tally
+
+    registry = CollectorRegistry()
+    counter = Counter("t_events", "test", registry=registry)
+    histogram = Histogram("t_seconds", "test", buckets=(0.001, 0.01), registry=registry)
+    tally = Tally()
+
+    def work() -> None:
+        for i in range(20_000):
+            tally.count(counter)
+            tally.observe(histogram, 0.005 if i % 2 else 0.5)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        tally.flush()  # meanwhile: what it adds is what grew since the last flush
+    tally.flush()
+    assert registry.get_sample_value("t_events_total") == 80_000
+    assert registry.get_sample_value("t_seconds_count") == 80_000
+    assert registry.get_sample_value("t_seconds_bucket", {"le": "0.001"}) == 0
+    assert registry.get_sample_value("t_seconds_bucket", {"le": "0.01"}) == 40_000
+    assert registry.get_sample_value("t_seconds_sum") == pytest.approx(40_000 * 0.505)
