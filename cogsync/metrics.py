@@ -67,6 +67,11 @@ LIVE_CONNECTIONS = Gauge(
 SYNC_SESSIONS = Counter(
     "cogsync_sync_sessions", "Sync sessions begun (each ListRecords that hands out a token)",
 )
+HTTP_REFUSALS = Counter(
+    "cogsync_http_refusals", "Requests the HTTP edge refused before the application saw "
+    "them (malformed, too large, too slow), by status",
+    ("status",),
+)
 RATE_LIMITED = Counter(
     "cogsync_rate_limit_refusals", "Requests refused by a rate limit, by the limit's scope",
     ("scope",),

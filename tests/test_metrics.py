@@ -9,6 +9,7 @@ import socket
 import struct
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,16 @@ def test_refusals_of_the_rate_limit_are_counted(make_server: Any) -> None:
     assert value(samples, "cogsync_rate_limit_refusals_total", scope="pool") == refused
     assert value(samples, "cogsync_requests_total", service="cognito-sync",
                  operation="ListDatasets", status="429", credentials="developer") == refused
+
+
+def test_refusals_of_the_http_edge_are_counted(make_server: Any) -> None:
+    srv = make_server()
+    url = urllib.parse.urlparse(srv.endpoint)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
+        sock.sendall(b"GET /_cogsync/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000
+                     + b"\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 431")
+    assert value(scrape(srv), "cogsync_http_refusals_total", status="431") == 1
 
 
 def test_live_channel_connections_are_a_gauge(make_server: Any) -> None:

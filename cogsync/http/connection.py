@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from cogsync.http.parsing import BadRequest, ChunkedDecoder, Head, parse_head
+from cogsync.logs import fields
+from cogsync.metrics import HTTP_REFUSALS, child
 
 if TYPE_CHECKING:
     from cogsync.http.server import HttpServer
@@ -431,8 +433,10 @@ class HttpConnection(asyncio.Protocol):
             if cycle.started:
                 self.transport.abort()
                 return
-        log.info("refused a request from %s: %d %s", self.client and self.client[0], status,
-                 message)
+        client = self.client and self.client[0]
+        log.info("refused a request from %s: %d %s", client, status, message,
+                 extra=fields(status=status, reason=message, client=client))
+        child(HTTP_REFUSALS, str(status)).inc()
         self.write(error_response(status, message))
         self.linger()
 
