@@ -134,6 +134,20 @@ class Tally:
         row[1 + bisect_left(row[0], seconds)] += 1
         row[-1] += seconds
 
+    def count_and_observe(self, counter: Any, histogram: Any, seconds: float) -> None:
+        """``count(counter)`` and ``observe(histogram, seconds)`` in one (per request)."""
+        try:
+            totals = self._local.totals
+        except AttributeError:
+            totals = self._mine()
+        totals[counter] = totals.get(counter, 0) + 1
+        row = totals.get(histogram)
+        if row is None:
+            self.observe(histogram, seconds)
+            return
+        row[1 + bisect_left(row[0], seconds)] += 1
+        row[-1] += seconds
+
     def total(self, key: Any) -> float:
         """The sum over the threads of a count (a gauge's value)."""
         with self._lock:
@@ -189,8 +203,7 @@ def count_request(service: str, operation: str, status: int, credentials: str,
         children = _requests[key] = (child(REQUESTS, service, operation, str(status),
                                            credentials),
                                      child(REQUEST_SECONDS, service, operation))
-    TALLY.count(children[0])
-    TALLY.observe(children[1], seconds)
+    TALLY.count_and_observe(children[0], children[1], seconds)
 
 
 _requests: dict[tuple[str, str, int, str], tuple[Any, Any]] = {}

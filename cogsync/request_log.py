@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass
 
 from cogsync.auth.caller import Caller
 from cogsync.logs import fields
@@ -23,22 +22,27 @@ from cogsync.metrics import count_request
 log = logging.getLogger("cogsync.access")
 
 
-@dataclass(slots=True)
 class RequestInfo:
-    request_id: str
-    method: str
-    path: str
-    client: str | None
-    started: float
-    service: str = "cogsync"
-    operation: str = "unknown"
-    credentials: str = "none"  # developer, identity or none (unsigned or refused)
+    """What is known of one request so far. (A plain class whose defaults are class
+    attributes: made for every request, it sets only what differs.)"""
+
+    service = "cogsync"
+    operation = "unknown"
+    credentials = "none"  # developer, identity or none (unsigned or refused)
     account: str | None = None
     pool: str | None = None
     identity: str | None = None
     access_key: str | None = None
     reason: str | None = None  # why the signature was refused
     error_code: str | None = None  # when the answer carries it in its body only (STS)
+
+    def __init__(self, request_id: str, method: str, path: str, client: str | None,
+                 started: float):
+        self.request_id = request_id
+        self.method = method
+        self.path = path
+        self.client = client
+        self.started = started
 
     def called_by(self, caller: Caller) -> None:
         self.credentials = "developer" if caller.is_developer else "identity"
