@@ -101,6 +101,7 @@ def test_counts_after_known_traffic(make_server: Any) -> None:
     assert ("cogsync_sqlite_wal_bytes", frozenset()) in after or srv.database is not None
 
 
+@independent_of_backend
 def test_refusals_of_the_rate_limit_are_counted(make_server: Any) -> None:
     srv = make_server(env={"COGSYNC_RATE_LIMIT_POOL": "1"})
     client = srv.client()
@@ -118,6 +119,7 @@ def test_refusals_of_the_rate_limit_are_counted(make_server: Any) -> None:
                  operation="ListDatasets", status="429", credentials="developer") == refused
 
 
+@independent_of_backend
 def test_refusals_of_the_http_edge_are_counted(make_server: Any) -> None:
     srv = make_server()
     url = urllib.parse.urlparse(srv.endpoint)
@@ -183,6 +185,7 @@ def test_outbox_and_dead_letters_per_channel(make_server: Any) -> None:
     assert value(samples, "cogsync_outbox_oldest_pending_age_seconds", channel="push") > 0
 
 
+@independent_of_backend
 def test_sync_trigger_outcomes(make_server: Any) -> None:
     from tests.peers import DUMMY_AWS
     from tests.test_sync_trigger import FunctionServer, identity_dataset
@@ -241,6 +244,7 @@ def _outward_address() -> str | None:
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
+@independent_of_backend
 def test_metrics_are_for_this_machine_or_the_token(make_server: Any) -> None:
     outward = _outward_address()
     srv = make_server("--host", "0.0.0.0")
