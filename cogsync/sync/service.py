@@ -37,7 +37,7 @@ from cogsync.errors import (
     ServiceError,
 )
 from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
-from cogsync.integrations.sync_trigger import InvalidLambdaFunctionOutput, SyncTriggerInvoker
+from cogsync.integrations.sync_trigger import SyncTriggerInvoker
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
@@ -48,10 +48,6 @@ BULK_PUBLISH_INTERVAL = 24 * 3600.0
 ChangeListener = Callable[["Change"], None]
 ChangeAnnouncer = Callable[[Tx, "Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
-# PostgreSQL cannot store U+0000 in text; refused on every backend, so both behave alike.
-NUL_REFUSED = (
-    "Record keys, record values and DeviceId cannot contain the character U+0000 (NUL)"
-)
 
 
 class SessionCounter:
@@ -419,14 +415,10 @@ class SyncService:
                 raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
             if patch.sync_count < 0:
                 raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
-        if _holds_nul(patches) or (device_id is not None and "\x00" in device_id):
-            raise InvalidParameter(NUL_REFUSED)
         by = device_id or caller.principal
         if not caller.is_developer and patches:
             # Sync Trigger runs for identity writes only, as in AWS; developer writes skip it.
             patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
-            if _holds_nul(patches):
-                raise InvalidLambdaFunctionOutput(NUL_REFUSED)
 
         with self.store.write() as tx:
             now = self.clock()
@@ -647,14 +639,6 @@ class SyncService:
         if not next_token:
             return None
         return self.tokens.open_next_token(next_token, scope)
-
-
-def _holds_nul(patches: list[RecordPatch]) -> bool:
-    """A key, or a value to store, with the character U+0000 (see NUL_REFUSED)."""
-    return any(
-        "\x00" in p.key or (p.op == "replace" and p.value is not None and "\x00" in p.value)
-        for p in patches
-    )
 
 
 def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
