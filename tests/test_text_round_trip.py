@@ -1,7 +1,8 @@
 """Every string the models allow round-trips through boto3 on every backend: U+0000, U+0001
 and characters past the BMP in record keys, values and DeviceId, device tokens, developer
-user identifiers (lookup, merge, unlink), tags, role mappings and principal tag
-maps (and pool names, whose pattern allows no such character). PostgreSQL cannot store U+0000 in text; the store escapes it (store/text_codec.py).
+user identifiers (lookup, merge, unlink), tags, role mappings, principal tag maps and
+login provider names (pool names' pattern allows none of these). PostgreSQL cannot store
+U+0000 in text; the store escapes it there (store/text_codec.py).
 """
 
 from __future__ import annotations

@@ -400,21 +400,13 @@ class SyncService:
         """Applies all patches, or none: sync counts decide conflicts, limits apply."""
         try:
             self.tokens.open_session(sync_session_token, pool_id, identity_id, name)
+            _check_patches(patches)
         except InvalidParameter:
-            # Another account's pool is not found, whatever the token: the token's error
-            # must neither mask that nor tell that caller anything about the token.
+            # Another account's pool is not found, whatever the token or the patches: their
+            # error must neither mask that nor tell that caller anything about the token.
             with self.store.read() as tx:
                 self._pool(tx, caller, pool_id)
             raise
-        seen: set[str] = set()
-        for patch in patches:
-            if patch.key in seen:
-                raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
-            seen.add(patch.key)
-            if patch.op == "replace" and patch.value is None:
-                raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
-            if patch.sync_count < 0:
-                raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
         by = device_id or caller.principal
         if not caller.is_developer and patches:
             # Sync Trigger runs for identity writes only, as in AWS; developer writes skip it.
@@ -639,6 +631,19 @@ class SyncService:
         if not next_token:
             return None
         return self.tokens.open_next_token(next_token, scope)
+
+
+def _check_patches(patches: list[RecordPatch]) -> None:
+    """Refuses duplicate keys, a replace without a value, a negative SyncCount."""
+    seen: set[str] = set()
+    for patch in patches:
+        if patch.key in seen:
+            raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
+        seen.add(patch.key)
+        if patch.op == "replace" and patch.value is None:
+            raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
+        if patch.sync_count < 0:
+            raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
 
 
 def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
