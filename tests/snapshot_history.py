@@ -25,6 +25,7 @@ DescribeIdentityUsage. The checker holds each answer to the state it claims:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 import threading
@@ -209,6 +210,18 @@ class States:
                     state[key] = (value, count)
                 states.append(state)
             self.states[name] = states
+        # For the window of a read: the highest count acknowledged (sent) by each moment.
+        self._acknowledged = {name: _running_max([(w.acknowledged, c) for c, w in by.items()])
+                              for name, by in self.writes.items()}
+        self._sent = {name: _running_max([(w.started, c) for c, w in by.items()])
+                      for name, by in self.writes.items()}
+
+    def window(self, name: str, started: float, ended: float) -> range:
+        """The sync counts ``name`` could have had during [started, ended]: from the last
+        write acknowledged before it began to the last write sent before it ended."""
+        low = _highest_before(self._acknowledged.get(name), started)
+        high = _highest_before(self._sent.get(name), ended)
+        return range(low, high + 1)
 
     def at(self, name: str, count: int) -> State | None:
         states = self.states.get(name, [{}])
@@ -282,11 +295,24 @@ def _check_dataset(states: States, name: str, dataset: dict[str, Any], read: Rea
 
 
 def _window(states: States, name: str, read: Read) -> range:
-    """The sync counts ``name`` could have had while ``read`` ran."""
-    writes = states.writes.get(name, {}).values()
-    low = max((w.sync_count for w in writes if w.acknowledged < read.started), default=0)
-    high = max((w.sync_count for w in writes if w.started < read.ended), default=0)
-    return range(low, high + 1)
+    return states.window(name, read.started, read.ended)
+
+
+def _running_max(moments: list[tuple[float, int]]) -> tuple[list[float], list[int]]:
+    """Moments in order, with the highest count reached by each."""
+    moments.sort()
+    highest, running = 0, []
+    for _, count in moments:
+        highest = max(highest, count)
+        running.append(highest)
+    return [at for at, _ in moments], running
+
+
+def _highest_before(series: tuple[list[float], list[int]] | None, moment: float) -> int:
+    if series is None:
+        return 0
+    index = bisect.bisect_left(series[0], moment)
+    return series[1][index - 1] if index else 0
 
 
 def _check_usage(states: States, read: Read) -> list[str]:
