@@ -15,9 +15,12 @@ comparing the strings, and ``encode(a + b) == encode(a) + encode(b)``, so ``>``-
 
 It is applied in one place, the psycopg connection's adapters (:func:`install`): every
 ``str`` bound as a parameter (in any statement, raw SQL too, and the elements of arrays)
-is encoded, and every ``text`` or ``varchar`` value read is decoded. What is built inside
-SQL from literals is not: a statement that puts U+0001 in text by itself (``chr(1)``)
-must encode it the same way. JSON the store keeps as text (``orjson``) escapes every
+is encoded, and every ``text`` or ``varchar`` value read is decoded. What SQL does with
+stored text by itself sees the stored form: a statement that puts U+0001 in text by
+itself (``chr(1)``) must encode it the same way; one that sizes stored text uses
+:func:`octet_length_sql`; text that leaves the database other than as a result column
+(a NOTIFY payload built in SQL, an error message quoting a value) is in the stored form,
+and :func:`decode` gives it back. JSON the store keeps as text (``orjson``) escapes every
 control character, so it never carries either character raw. An encoded string can be
 twice as long: columns whose model bound could be exceeded are twice as wide on
 PostgreSQL (migration 0007). SQLite stores U+0000 as it is; nothing is installed there.
@@ -44,6 +47,17 @@ def decode(stored: str) -> str:
     if ESCAPE not in stored:
         return stored
     return stored.replace("\x01\x01", NUL).replace("\x01\x02", ESCAPE)
+
+
+def octet_length_sql(expression: str) -> str:
+    """PostgreSQL SQL for the UTF-8 byte length of the text ``expression`` stands for, as
+    the client wrote it (``octet_length`` of the stored form counts each escape pair as
+    two bytes; each stands for one). For SQL that sizes stored text itself."""
+    return (
+        f"CASE WHEN strpos({expression}, chr(1)) = 0 THEN octet_length({expression}) "
+        f"ELSE octet_length(replace(replace({expression}, chr(1) || chr(1), '.'), "
+        f"chr(1) || chr(2), '.')) END"
+    )
 
 
 @cache
