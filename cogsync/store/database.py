@@ -89,12 +89,14 @@ class Store:
 
     @contextmanager
     def read_apart(self) -> Iterator[Tx]:
-        """A read on a new connection of its own: usable while this thread is inside a
-        transaction of its own connection. For rare reads only (it connects each time)."""
+        """A read on a new connection of its own, one snapshot like :meth:`read`: usable
+        while this thread is inside a transaction of its own connection. For rare reads
+        only (it connects each time)."""
         driver = self._connections.dedicated()
         try:
-            if self._sqlite:
-                driver.execute("BEGIN")
+            driver.execute(
+                "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
             yield Tx(driver, self._sql_dialect)
         finally:
             self._connections.discard(driver)  # closing it ends its transaction
