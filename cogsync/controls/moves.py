@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import RecordPatch
 from cogsync.errors import ResourceConflict
 from cogsync.identity.service import IdentityService
 from cogsync.sync.documents import documents_array, documents_of
-from cogsync.sync.models import RecordPatch
 from cogsync.sync.service import SyncService
 
 CONFLICT_ATTEMPTS = 5  # a real client's write may slip in between listing and writing

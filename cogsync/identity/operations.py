@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import Identity, IdentityPool
 from cogsync.identity.service import IdentityService
-from cogsync.sync.models import Identity, IdentityPool
 
 Params = dict[str, Any]
 Result = dict[str, Any] | None

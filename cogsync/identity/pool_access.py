@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import IdentityPool
 from cogsync.errors import InvalidParameter, ResourceNotFound
 from cogsync.identity.pools import accepts_provider, own_pool
 from cogsync.identity.roles import check_pool_roles
 from cogsync.store.database import Store, Tx
-from cogsync.store.identity_queries import PoolRoles, PrincipalTagMap
-from cogsync.sync.models import IdentityPool
+from cogsync.store.pool_access_queries import PoolRoles, PrincipalTagMap
 
 MAX_TAGS = 50  # tags per identity pool, as in AWS
 TAGS = "IdentityPoolTags"

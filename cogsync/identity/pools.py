@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import IdentityPool
 from cogsync.errors import ResourceNotFound
 from cogsync.store.database import Tx
-from cogsync.sync.models import IdentityPool
 
 
 def own_pool(tx: Tx, caller: Caller, pool_id: str) -> IdentityPool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cogsync.errors import InvalidParameter, NotAuthorized, ServiceError
-from cogsync.store.identity_queries import PoolRoles
+from cogsync.store.pool_access_queries import PoolRoles
 
 AUTHENTICATED = "authenticated"
 UNAUTHENTICATED = "unauthenticated"

@@ -14,6 +14,7 @@ from typing import Any
 
 from cogsync.auth.caller import Caller
 from cogsync.auth.temporary import CredentialIssuer, TemporaryCredentials
+from cogsync.domain import Identity, IdentityPool, Page
 from cogsync.errors import (
     InvalidParameter,
     NotAuthorized,
@@ -26,7 +27,6 @@ from cogsync.identity.pools import accepts_provider, own_pool
 from cogsync.identity.roles import LoginClaims, resolve_role
 from cogsync.store.database import Store, Tx
 from cogsync.sync.merges import merge_sync_data
-from cogsync.sync.models import Identity, IdentityPool, Page
 from cogsync.sync.tokens import TokenSealer
 
 POOL_ATTRIBUTES = (

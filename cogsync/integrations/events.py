@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cogsync.sync.models import Record, RecordPatch
+from cogsync.domain import Record, RecordPatch
 
 
 def _ms(seconds: float | None) -> int | None:

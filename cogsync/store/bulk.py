@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 
-from cogsync.store.database import RECORD_COLUMNS, Tx
+from cogsync.domain import Record
+from cogsync.store.database import Tx
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import (
     access_keys,
@@ -26,7 +27,7 @@ from cogsync.store.schema import (
     identity_pools,
     records,
 )
-from cogsync.sync.models import Record
+from cogsync.store.sync_queries import RECORD_COLUMNS
 
 DATASET_VALUES = (
     "sync_count",

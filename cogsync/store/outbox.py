@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 from sqlalchemy import bindparam, delete, func, insert, select, update
 
+from cogsync.domain import Device
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import bulk_publish_jobs, devices, leases, outbox, subscriptions
-from cogsync.sync.models import Device
 
 PENDING, DEAD = "pending", "dead"
 _ENTRY_COLUMNS = (

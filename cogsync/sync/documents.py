@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from cogsync.sync.models import Record
+from cogsync.domain import Record
 
 
 def record_document(

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import Dataset, IdentityPool, IdentityUsage, PoolUsage, RecordPatch
 from cogsync.protocol.responses import present
 from cogsync.sync.documents import documents_array, documents_of
-from cogsync.sync.models import Dataset, IdentityPool, IdentityUsage, PoolUsage, RecordPatch
 from cogsync.sync.service import SyncService
 
 Params = dict[str, Any]

@@ -17,6 +17,17 @@ from typing import Any
 
 from cogsync.auth.caller import Caller
 from cogsync.config import Limits
+from cogsync.domain import (
+    Dataset,
+    Device,
+    IdentityPool,
+    IdentityUsage,
+    Page,
+    PoolUsage,
+    Record,
+    RecordPatch,
+    RecordsPage,
+)
 from cogsync.errors import (
     InvalidConfiguration,
     InvalidParameter,
@@ -30,17 +41,6 @@ from cogsync.integrations.sync_trigger import InvalidLambdaFunctionOutput, SyncT
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
-from cogsync.sync.models import (
-    Dataset,
-    Device,
-    IdentityPool,
-    IdentityUsage,
-    Page,
-    PoolUsage,
-    Record,
-    RecordPatch,
-    RecordsPage,
-)
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"

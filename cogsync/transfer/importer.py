@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cogsync.domain import Record
 from cogsync.identity.service import POOL_ATTRIBUTES
 from cogsync.store.bulk import StoredDataset
 from cogsync.store.database import Store
-from cogsync.store.identity_queries import PoolRoles, PrincipalTagMap
+from cogsync.store.pool_access_queries import PoolRoles, PrincipalTagMap
 from cogsync.sync.documents import record_document
-from cogsync.sync.models import Record
 from cogsync.transfer.checkpoints import IdentityEntry, Imported, ImportState
 from cogsync.transfer.errors import TransferError
 from cogsync.transfer.report import ImportReport, ProgressBar, Tally

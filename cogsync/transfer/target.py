@@ -10,10 +10,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cogsync.domain import Identity, Record
 from cogsync.store.bulk import BulkQueries, StoredDataset, StoredIdentity
 from cogsync.store.database import Store, Tx
-from cogsync.store.identity_queries import PoolRoles, PrincipalTagMap
-from cogsync.sync.models import Identity, Record
+from cogsync.store.pool_access_queries import PoolRoles, PrincipalTagMap
 from cogsync.transfer.errors import TransferError
 
 
