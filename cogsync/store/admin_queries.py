@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, delete, func, literal, or_, select, union
 
+from cogsync.domain import Record
 from cogsync.store.prepared import Queries
 from cogsync.store.schema import (
     dataset_deletions,
@@ -21,7 +22,6 @@ from cogsync.store.schema import (
     records,
     subscriptions,
 )
-from cogsync.sync.models import Record
 
 if TYPE_CHECKING:
     from cogsync.store.database import Tx

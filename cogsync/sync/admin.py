@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from cogsync.auth.caller import Caller
+from cogsync.domain import Dataset, Identity, Record, RecordPatch
 from cogsync.errors import InvalidParameter, ResourceNotFound
 from cogsync.store.admin_queries import AdminQueries
-from cogsync.sync.models import Dataset, Identity, Record, RecordPatch
 from cogsync.sync.service import Change, SyncService
 
 OPERATOR_DEVICE = "cogsync-operator"  # LastModifiedBy of an operator's edit
