@@ -26,6 +26,8 @@ from cogsync.auth.rate_limits import RateLimits
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.console.rates import RequestRates
+from cogsync.console.routes import CONSOLE_PATH, Console
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
@@ -159,6 +161,10 @@ class CogsyncApp:
                          self._store_work)
             if settings.test_controls else None
         )
+        self.console: Console | None = None
+        if settings.console:
+            self.console = Console(components, self._in_thread, self.dispatcher.wake,
+                                   RequestRates())
 
     async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -278,6 +284,8 @@ class CogsyncApp:
                 return
             elif is_query_request(request):
                 response = await self.sts.handle(request, request_id)
+            elif self.console is not None and request.raw_path.startswith(CONSOLE_PATH):
+                response = await self.console.handle(request)
             elif request.raw_path.startswith(CONTROLS_PATH):
                 if self.controls is None:
                     raise controls_off()
@@ -305,6 +313,8 @@ class CogsyncApp:
             else:
                 log.exception("unexpected error in request %s", request_id)
                 response = render_error(InternalError("An internal error occurred"), self.model)
+        if self.console is not None:
+            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
