@@ -30,7 +30,7 @@ SECURITY_HEADERS = (
     ("cache-control", "no-store"),
 )
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-                ".txt": "text/plain; charset=utf-8"}
+                ".txt": "text/plain; charset=utf-8", ".svg": "image/svg+xml"}
 
 
 def when(epoch: float | None) -> str:
