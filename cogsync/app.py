@@ -27,7 +27,7 @@ from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
 from cogsync.console.rates import RequestRates
-from cogsync.console.routes import CONSOLE_PATH, Console
+from cogsync.console.routes import Console
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
@@ -284,7 +284,7 @@ class CogsyncApp:
                 return
             elif is_query_request(request):
                 response = await self.sts.handle(request, request_id)
-            elif self.console is not None and request.raw_path.startswith(CONSOLE_PATH):
+            elif self.console is not None and self.console.serves(request.raw_path):
                 response = await self.console.handle(request)
             elif request.raw_path.startswith(CONTROLS_PATH):
                 if self.controls is None:

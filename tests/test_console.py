@@ -250,3 +250,30 @@ def test_a_short_admin_token_stops_the_start(tmp_path: Path) -> None:
     assert "COGSYNC_CONSOLE_TOKEN must be 32 characters or more" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
 
+
+
+def test_bad_input_is_refused_as_the_api_refuses_it(console_server: ServerProcess,
+                                                    operator: Browser) -> None:
+    pool, identity = console_server.pool_id, new_identity_id()
+    ds = Dataset(console_server.client(), pool, identity, "d")
+    ds.update([put("k", "v")])
+    csrf = operator.csrf()
+    path = record_path(pool, identity, "d") + "/records"
+    for form, says in [
+        ({"key": "x" * 1025, "value": "v"}, "1 validation error detected"),
+        ({"key": "", "value": "v"}, "validation error"),
+        ({"key": "k", "value": "v", "sync_count": "-1"}, "whole number"),
+        ({"key": "nul\x00", "value": "v"}, "U+0000"),
+    ]:
+        status, _, page = operator.request("POST", path, {"csrf": csrf, "action": "save", **form})
+        assert status == 400 and says in page, (form, status, page[-800:])
+    status, _, _ = operator.request(
+        "POST", record_path(pool, identity, "bad name!") + "/records",
+        {"csrf": csrf, "action": "save", "key": "k", "value": "v"})
+    assert status == 400
+    assert ds.values() == {"k": "v"} and ds.list()["DatasetSyncCount"] == 1
+    # A path that only begins like the console's is not the console's.
+    conn = http.client.HTTPConnection(operator.host, operator.port, timeout=30)
+    conn.request("GET", BASE + "x")
+    assert b"<html" not in conn.getresponse().read()
+    conn.close()

@@ -18,7 +18,9 @@ from cogsync.components import Components
 from cogsync.console.web import Ctx, Route, route
 from cogsync.domain import IdentityPool
 from cogsync.errors import InvalidParameter, ResourceConflict, ResourceNotFound, ServiceError
+from cogsync.protocol.model import sync_model
 from cogsync.protocol.responses import HttpResponse
+from cogsync.protocol.validation import validate
 from cogsync.sync.admin import SyncAdmin
 from cogsync.transfer.identity_export import export_identity
 
@@ -131,6 +133,15 @@ class DataPages:
         expected = ctx.form.get("sync_count", "")
         if expected and not expected.isdigit():
             raise InvalidParameter("The record's SyncCount must be a whole number")
+        patch: dict[str, Any] = {"Op": "remove" if remove else "replace", "Key": key,
+                                 "SyncCount": int(expected) if expected else 0}
+        if value is not None:
+            patch["Value"] = value
+        # What UpdateRecords would accept (names, patterns, lengths), checked as its
+        # model checks it on the wire.
+        validate(sync_model().operations["UpdateRecords"].input, {
+            "IdentityPoolId": pool, "IdentityId": identity, "DatasetName": name,
+            "SyncSessionToken": "console", "RecordPatches": [patch]})
         try:
             written = await self.work(
                 self.admin.write_record, caller, pool, identity, name, key, value,

@@ -54,6 +54,10 @@ class Console:
             *self.data.routes(),
         ]
 
+    @staticmethod
+    def serves(raw_path: str) -> bool:
+        return raw_path == CONSOLE_PATH or raw_path.startswith(CONSOLE_PATH + "/")
+
     async def handle(self, request: HttpRequest) -> HttpResponse:
         path = request.raw_path[len(CONSOLE_PATH):] or "/"
         ctx = Ctx(request, CONSOLE_PATH)

@@ -55,17 +55,17 @@ class AdminQueries(Queries):
             logins = select(identity_logins.c.identity_id).where(
                 identity_logins.c.identity_pool_id == pool_id,
                 or_(
-                    identity_logins.c.subject.like(pattern, escape="\\"),
-                    identity_logins.c.provider.like(pattern, escape="\\"),
+                    identity_logins.c.subject.ilike(pattern, escape="\\"),
+                    identity_logins.c.provider.ilike(pattern, escape="\\"),
                 ),
             )
             made = made.where(
                 or_(
-                    identities.c.identity_id.like(pattern, escape="\\"),
+                    identities.c.identity_id.ilike(pattern, escape="\\"),
                     identities.c.identity_id.in_(logins),
                 )
             )
-            holding = holding.where(datasets.c.identity_id.like(pattern, escape="\\"))
+            holding = holding.where(datasets.c.identity_id.ilike(pattern, escape="\\"))
         both = union(made, holding).subquery()
         query = select(both.c.identity_id)
         if after is not None:
@@ -93,8 +93,8 @@ class AdminQueries(Queries):
         ).where(records.c.dataset_id == dataset_id)
         if search:
             pattern = _like(search)
-            query = query.where(or_(records.c.key.like(pattern, escape="\\"),
-                                    records.c.value.like(pattern, escape="\\")))
+            query = query.where(or_(records.c.key.ilike(pattern, escape="\\"),
+                                    records.c.value.ilike(pattern, escape="\\")))
         return [Record(*row) for row in self.execute(query.order_by(records.c.key))]
 
     def identity_rows(self, pool_id: str, identity_id: str, table: Table) -> list[dict[str, Any]]:
