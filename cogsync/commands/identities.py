@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cogsync.commands.base import admin_parser, emit, open_database, when
 from cogsync.errors import ServiceError, StartupError
+
+T = TypeVar("T")
 
 
 def _admin(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -23,11 +26,15 @@ def _admin(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     from cogsync.sync.admin import SyncAdmin, pool_owner
 
     c = open_database(args)
+    return c, SyncAdmin(c.service), _service(pool_owner, c.service, args.pool)
+
+
+def _service(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """The service's answer; its error (not found, say) as a one-line command error."""
     try:
-        caller = pool_owner(c.service, args.pool)
+        return call(*args, **kwargs)
     except ServiceError as error:
         raise StartupError(error.message) from None
-    return c, SyncAdmin(c.service), caller
 
 
 def _dataset_row(d: Any) -> dict[str, Any]:
@@ -44,10 +51,7 @@ def _dataset_row(d: Any) -> dict[str, Any]:
 
 def identities_list(args: argparse.Namespace) -> int:
     _, admin, caller = _admin(args)
-    try:
-        found = admin.identities(caller, args.pool, args.search, None, args.limit)
-    except ServiceError as error:
-        raise StartupError(error.message) from None
+    found = _service(admin.identities, caller, args.pool, args.search, None, args.limit)
     rows = [
         {"IdentityId": i.identity_id, "Datasets": i.datasets, "DataStorage": i.data_storage}
         for i in found
@@ -58,10 +62,7 @@ def identities_list(args: argparse.Namespace) -> int:
 
 def identities_show(args: argparse.Namespace) -> int:
     _, admin, caller = _admin(args)
-    try:
-        detail = admin.identity(caller, args.pool, args.identity)
-    except ServiceError as error:
-        raise StartupError(error.message) from None
+    detail = _service(admin.identity, caller, args.pool, args.identity)
     identity = detail.identity
     value = {
         "IdentityPoolId": detail.identity_pool_id,
@@ -85,10 +86,7 @@ def identities_show(args: argparse.Namespace) -> int:
 
 def identities_erase(args: argparse.Namespace) -> int:
     _, admin, caller = _admin(args)
-    try:
-        erased = admin.erase(caller, args.pool, args.identity, forget=args.forget)
-    except ServiceError as error:
-        raise StartupError(error.message) from None
+    erased = _service(admin.erase, caller, args.pool, args.identity, forget=args.forget)
     value = {
         "IdentityPoolId": erased.identity_pool_id,
         "IdentityId": erased.identity_id,
@@ -110,10 +108,7 @@ def identities_export(args: argparse.Namespace) -> int:
     from cogsync.transfer.identity_export import export_identity
 
     c, _, caller = _admin(args)
-    try:
-        document = export_identity(c.service, caller, args.pool, args.identity)
-    except ServiceError as error:
-        raise StartupError(error.message) from None
+    document = _service(export_identity, c.service, caller, args.pool, args.identity)
     text = json.dumps(document, indent=None if args.json else 2) + "\n"
     if args.output:
         try:
@@ -127,12 +122,9 @@ def identities_export(args: argparse.Namespace) -> int:
 
 def datasets_show(args: argparse.Namespace) -> int:
     _, admin, caller = _admin(args)
-    try:
-        dataset, records = admin.records(
-            caller, args.pool, args.identity, args.dataset, args.search
-        )
-    except ServiceError as error:
-        raise StartupError(error.message) from None
+    dataset, records = _service(
+        admin.records, caller, args.pool, args.identity, args.dataset, args.search
+    )
     if not args.removed:
         records = [r for r in records if r.value is not None]
     rows = [
