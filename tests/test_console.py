@@ -277,3 +277,72 @@ def test_bad_input_is_refused_as_the_api_refuses_it(console_server: ServerProces
     conn.request("GET", BASE + "x")
     assert b"<html" not in conn.getresponse().read()
     conn.close()
+
+
+def test_pool_configuration_changes_as_the_api_changes_it(console_server: ServerProcess,
+                                                          operator: Browser) -> None:
+    pool = console_server.client("cognito-identity").create_identity_pool(
+        IdentityPoolName="configured", AllowUnauthenticatedIdentities=True)["IdentityPoolId"]
+    sync = console_server.client()
+    csrf = operator.csrf()
+    base = f"/pools/{quote(pool, safe='')}"
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:resolve"
+    status, _, _ = operator.request("POST", base + "/events",
+                                    {"csrf": csrf, "sync_trigger": arn})
+    assert status == 303
+    assert sync.get_cognito_events(IdentityPoolId=pool)["Events"] == {"SyncTrigger": arn}
+    status, _, page = operator.request("POST", base + "/events",
+                                       {"csrf": csrf, "sync_trigger": "not-an-arn"})
+    assert status == 400 and "not a Lambda function ARN" in page
+    assert sync.get_cognito_events(IdentityPoolId=pool)["Events"] == {"SyncTrigger": arn}
+
+    app = "arn:aws:sns:us-east-1:123456789012:app/GCM/example"
+    status, _, _ = operator.request("POST", base + "/configuration", {
+        "csrf": csrf, "stream_name": "changes", "streaming_status": "ENABLED",
+        "push_arns": f"{app}\r\n"})
+    assert status == 303
+    configured = sync.get_identity_pool_configuration(IdentityPoolId=pool)
+    assert configured["CognitoStreams"] == {"StreamName": "changes",
+                                            "StreamingStatus": "ENABLED"}
+    assert configured["PushSync"] == {"ApplicationArns": [app]}
+    status, _, page = operator.request("POST", base + "/configuration", {
+        "csrf": csrf, "streaming_status": "ENABLED", "push_arns": "arn:bad"})
+    assert status == 400 and "validation error" in page
+    status, _, page = operator.request("POST", base + "/configuration", {
+        "csrf": csrf, "streaming_status": "ENABLED", "push_arns": ""})
+    assert status == 400 and "StreamName is required" in page
+    assert sync.get_identity_pool_configuration(IdentityPoolId=pool)["CognitoStreams"] == {
+        "StreamName": "changes", "StreamingStatus": "ENABLED"}
+    status, _, page = operator.request("GET", base)
+    assert status == 200 and "changes" in page and arn in page
+
+
+def test_a_key_disabled_in_the_console_is_refused_at_once(console_server: ServerProcess,
+                                                          operator: Browser) -> None:
+    from botocore.exceptions import ClientError
+
+    from tests.server import Credentials
+
+    key = json.loads(console_server.cli("keys", "create", "--json"))
+    client = console_server.client(credentials=Credentials(key["AccessKeyId"],
+                                                           key["SecretAccessKey"]))
+    client.describe_identity_pool_usage(IdentityPoolId=console_server.pool_id)
+    colleague = Browser(console_server.endpoint)
+    assert colleague.sign_in(key["AccessKeyId"], key["SecretAccessKey"])[0] == 303
+    assert colleague.request("GET", "/pools")[0] == 200
+
+    path = f"/keys/{key['AccessKeyId']}/enabled"
+    status, _, _ = operator.request("POST", path, {"csrf": operator.csrf(), "enabled": "0"})
+    assert status == 303
+    assert colleague.request("GET", "/pools")[0] == 303  # signed out
+    with pytest.raises(ClientError) as refused:
+        client.describe_identity_pool_usage(IdentityPoolId=console_server.pool_id)
+    assert refused.value.response["Error"]["Code"] == "UnrecognizedClientException"
+    status, _, _ = operator.request("POST", path, {"csrf": operator.csrf(), "enabled": "1"})
+    assert status == 303
+    client.describe_identity_pool_usage(IdentityPoolId=console_server.pool_id)
+    # Another account's key is not this operator's to change.
+    other = json.loads(console_server.cli("accounts", "create", "--json"))
+    status, _, _ = operator.request("POST", f"/keys/{other['AccessKeyId']}/enabled",
+                                    {"csrf": operator.csrf(), "enabled": "0"})
+    assert status == 404

@@ -22,6 +22,7 @@ from cogsync.protocol.model import sync_model
 from cogsync.protocol.responses import HttpResponse
 from cogsync.protocol.validation import validate
 from cogsync.sync.admin import SyncAdmin
+from cogsync.sync.operations import HANDLERS
 from cogsync.transfer.identity_export import export_identity
 
 Work = Callable[..., Awaitable[Any]]
@@ -45,6 +46,8 @@ class DataPages:
         return [
             route("GET", "/pools", self.pools),
             route("GET", "/pools/{pool}", self.pool),
+            route("POST", "/pools/{pool}/events", self.set_events),
+            route("POST", "/pools/{pool}/configuration", self.set_configuration),
             route("GET", "/pools/{pool}/identities/{identity}", self.identity),
             route("POST", "/pools/{pool}/identities/{identity}/erase", self.erase),
             route("GET", "/pools/{pool}/identities/{identity}/export", self.export),
@@ -80,8 +83,41 @@ class DataPages:
         roles = await self.work(self._roles, pool)
         job = await self.work(self.c.service.bulk_publish_details, caller, pool)
         return ctx.render("pool.html", pool=found, identities=identities, search=search,
+                          notice=ctx.arg("notice"),
                           shown=IDENTITIES_SHOWN, roles=roles, job=job,
                           pretty=lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode())
+
+    async def _operation(self, caller: Caller, name: str, params: dict[str, Any]) -> None:
+        """A sync operation as the API runs it: its input checked against the model,
+        then its handler."""
+        checked = validate(sync_model().operations[name].input, params)
+        await self.work(HANDLERS[name], self.c.service, caller, checked)
+
+    async def set_events(self, ctx: Ctx, pool: str) -> HttpResponse:
+        """The pool's Sync Trigger function (SetCognitoEvents); empty: none."""
+        _, caller = await self.owner(ctx, pool)
+        arn = ctx.form.get("sync_trigger", "").strip()
+        await self._operation(caller, "SetCognitoEvents",
+                              {"IdentityPoolId": pool, "Events": {"SyncTrigger": arn}})
+        return ctx.redirect(f"/pools/{_q(pool)}?notice=events+saved")
+
+    async def set_configuration(self, ctx: Ctx, pool: str) -> HttpResponse:
+        """Cognito Streams and push sync (SetIdentityPoolConfiguration)."""
+        _, caller = await self.owner(ctx, pool)
+        form = {k: v.strip() for k, v in ctx.form.items()}
+        streams = {"StreamingStatus": form.get("streaming_status") or "DISABLED"}
+        if form.get("stream_name"):
+            streams["StreamName"] = form["stream_name"]
+        if form.get("stream_role_arn"):
+            streams["RoleArn"] = form["stream_role_arn"]
+        push: dict[str, Any] = {
+            "ApplicationArns": [line.strip() for line in form.get("push_arns", "").splitlines()
+                                if line.strip()]}
+        if form.get("push_role_arn"):
+            push["RoleArn"] = form["push_role_arn"]
+        await self._operation(caller, "SetIdentityPoolConfiguration", {
+            "IdentityPoolId": pool, "CognitoStreams": streams, "PushSync": push})
+        return ctx.redirect(f"/pools/{_q(pool)}?notice=configuration+saved")
 
     def _roles(self, pool_id: str) -> Any:
         with self.c.store.read() as tx:

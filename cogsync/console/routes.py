@@ -46,6 +46,7 @@ class Console:
             route("GET", "/", self.home),
             route("POST", "/logout", self.logout),
             route("GET", "/accounts", self.accounts),
+            route("POST", "/keys/{key}/enabled", self.set_key_enabled),
             route("GET", "/outbox", self.outbox),
             route("POST", "/outbox/retry", self.retry),
             route("GET", "/bulk", self.bulk),
@@ -134,7 +135,29 @@ class Console:
                 return accounts, tx.list_access_keys(account)
 
         accounts, keys = await self.work(read)
-        return ctx.render("accounts.html", accounts=accounts, keys=keys)
+        return ctx.render("accounts.html", accounts=accounts, keys=keys,
+                          notice=ctx.arg("notice"))
+
+    async def set_key_enabled(self, ctx: Ctx, key: str) -> HttpResponse:
+        """Disables (or enables again) a developer key of the operator's account; a
+        disabled key's requests are refused, its console sessions end."""
+        assert ctx.operator is not None
+        enabled = ctx.form.get("enabled") == "1"
+
+        def change() -> bool:
+            with self.c.store.write() as tx:
+                stored = tx.get_access_key(key)
+                if stored is None or not ctx.operator or not ctx.operator.sees(
+                        stored.account_id):
+                    return False
+                tx.set_key_enabled(key, enabled)
+            self.c.keyring.forget(key)
+            return True
+
+        if not await self.work(change):
+            raise ResourceNotFound(f"There is no developer key {key}")
+        done = "enabled" if enabled else "disabled"
+        return ctx.redirect(f"/accounts?notice={done}+{key}")
 
     # --- the outbox ---------------------------------------------------------------------
 
