@@ -136,6 +136,9 @@ def test_wrong_secret_and_forged_cookie_are_refused(console_server: ServerProces
     assert status == 401 and "Wrong access key id or secret" in page
     assert not any(c.startswith("cogsync_console=") for c in headers["set-cookie"])
     assert browser.sign_in("admin", "not-the-token")[0] == 401
+    logged = "".join(console_server.output)
+    assert f"console: refused sign-in for key id '{creds.access_key_id}'" in logged
+    assert "not-the-secret" not in logged and "not-the-token" not in logged
     browser.cookies["cogsync_console"] = "c" + "A" * 120
     assert browser.request("GET", "/pools")[0] == 303
     # The sign-in form itself carries a token tied to its cookie.

@@ -10,6 +10,7 @@ thread pool.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from cogsync.errors import ResourceNotFound, ServiceError
 from cogsync.protocol.responses import HttpResponse
 from cogsync.protocol.routing import HttpRequest
 
+log = logging.getLogger("cogsync.console")
 CONSOLE_PATH = "/_cogsync/console"
 FAILED_LOGIN_PAUSE = 0.5  # seconds before a refused login is answered
 OUTBOX_SHOWN = 200
@@ -88,11 +90,14 @@ class Console:
             return ctx.render("problem.html", 404, problem="There is no such page.")
         handler, params = found_route[0].handler, found_route[1]
         try:
-            return await handler(ctx, **params)
+            response = await handler(ctx, **params)
         except ResourceNotFound as error:
-            return ctx.render("problem.html", 404, problem=error.message)
+            response = ctx.render("problem.html", 404, problem=error.message)
         except ServiceError as error:
-            return ctx.render("problem.html", error.status or 400, problem=error.message)
+            response = ctx.render("problem.html", error.status or 400, problem=error.message)
+        if method == "POST":  # what operators changed, for the audit trail
+            log.info("console: %s POST %s -> %d", ctx.operator.who, path, response.status)
+        return response
 
     # --- signing in and out -----------------------------------------------------------
 
@@ -112,8 +117,10 @@ class Console:
         secret = ctx.form.get("secret", "")
         operator = await self.work(self.sessions.check_login, key_id, secret)
         if operator is None:
+            log.warning("console: refused sign-in for key id %r", key_id[:128])
             await asyncio.sleep(FAILED_LOGIN_PAUSE)
             return await self.login_page(ctx, "Wrong access key id or secret.", 401)
+        log.info("console: %s signed in", operator.who)
         return ctx.redirect("/pools", self.sessions.session_cookie(ctx.request, operator),
                             self.sessions.cleared(ctx.request, LOGIN_COOKIE))
 
