@@ -14,16 +14,13 @@ from typing import Any
 
 from cogsync.errors import ServiceError
 from cogsync.integrations.aws_clients import aws_client
+from cogsync.sync.effects import InvalidLambdaFunctionOutput
 
 _OPS = ("replace", "remove")
 
 
 class LambdaSocketTimeout(ServiceError):
     code = "LambdaSocketTimeoutException"
-
-
-class InvalidLambdaFunctionOutput(ServiceError):
-    code = "InvalidLambdaFunctionOutputException"
 
 
 class LambdaThrottled(ServiceError):
