@@ -113,7 +113,7 @@ class CogsyncApp:
         )
         self.console: Console | None = None
         if settings.console:
-            self.console = Console(components, self._in_thread, self.dispatcher.wake,
+            self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
                                    RequestRates())
 
     # --- ASGI ---------------------------------------------------------------------

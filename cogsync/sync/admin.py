@@ -13,7 +13,8 @@ from cogsync.auth.caller import Caller
 from cogsync.domain import Dataset, Identity, Record, RecordPatch
 from cogsync.errors import InvalidParameter, ResourceNotFound
 from cogsync.store.admin_queries import AdminQueries
-from cogsync.sync.service import Change, SyncService
+from cogsync.sync.effects import Change
+from cogsync.sync.service import SyncService
 
 OPERATOR_DEVICE = "cogsync-operator"  # LastModifiedBy of an operator's edit
 ALL_DATASETS = 1_000_000
