@@ -23,6 +23,8 @@ from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.console.rates import RequestRates
+from cogsync.console.routes import Console
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
@@ -109,6 +111,10 @@ class CogsyncApp:
                          self._store_work)
             if settings.test_controls else None
         )
+        self.console: Console | None = None
+        if settings.console:
+            self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
+                                   RequestRates())
 
     # --- ASGI ---------------------------------------------------------------------
 
@@ -145,6 +151,8 @@ class CogsyncApp:
                 return
             elif is_query_request(request):
                 response = await self.sts.handle(request, request_id)
+            elif self.console is not None and self.console.serves(request.raw_path):
+                response = await self.console.handle(request)
             elif request.raw_path.startswith(CONTROLS_PATH):
                 if self.controls is None:
                     raise controls_off()
@@ -172,6 +180,8 @@ class CogsyncApp:
             else:
                 log.exception("unexpected error in request %s", request_id)
                 response = render_error(InternalError("An internal error occurred"), self.model)
+        if self.console is not None:
+            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),

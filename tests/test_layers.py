@@ -22,6 +22,7 @@ FORBIDDEN = {
               "runtime"},
     "sync": {"integrations", "identity", "app", "http", "runtime", "http_live"},
     "integrations": {"app", "http", "runtime", "http_live"},
+    "console": {"app", "http", "runtime", "http_live"},  # the edge mounts it, not back
 }
 
 

@@ -161,11 +161,13 @@ class OutboxQueries(Queries):
             .values(status=DEAD, attempts=attempts, last_error=error[:2000])
         )
 
-    def outbox_requeue_dead(self, now: float) -> int:
+    def outbox_requeue_dead(self, now: float, ids: list[int] | None = None) -> int:
+        """Dead entries (all, or those of ``ids``) back to pending, to be tried anew."""
+        where = [outbox.c.status == DEAD]
+        if ids is not None:
+            where.append(outbox.c.id.in_(ids))
         result = self.execute(
-            update(outbox)
-            .where(outbox.c.status == DEAD)
-            .values(status=PENDING, attempts=0, next_attempt_at=now)
+            update(outbox).where(*where).values(status=PENDING, attempts=0, next_attempt_at=now)
         )
         return int(result.rowcount or 0)
 
