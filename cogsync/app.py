@@ -7,25 +7,24 @@ blocking store work runs on a thread pool so the event loop keeps accepting requ
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
 from cogsync.accounts import default_account
+from cogsync.auth.authenticator import Authenticator
 from cogsync.auth.caller import Caller
 from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
-from cogsync.auth.sigv4 import SignedRequest, parse_signed_request, verify
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.console.rates import RequestRates
+from cogsync.console.routes import Console
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
@@ -34,19 +33,12 @@ from cogsync.errors import (
     ServiceError,
     StorageFull,
     UnknownOperation,
-    UnrecognizedClient,
 )
 from cogsync.http_cors import CorsPolicy
+from cogsync.http_live import LIVE_PATH, LiveChannel
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.web_identity import WebIdentityService
-from cogsync.integrations.bulk_publish import BulkPublisher
-from cogsync.integrations.dispatcher import Dispatcher
-from cogsync.integrations.live import LiveBroker
-from cogsync.integrations.push import open_push, stored_endpoints
-from cogsync.integrations.streams import open_streams
-from cogsync.live_stream import stream_events
 from cogsync.logs import fields
-from cogsync.metrics import TALLY
 from cogsync.metrics_endpoint import METRICS_PATH, MetricsEndpoint
 from cogsync.protocol import numbers
 from cogsync.protocol.model import (
@@ -58,15 +50,11 @@ from cogsync.protocol.model import (
 from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
-from cogsync.protocol.validation import validate
 from cogsync.request_log import RequestInfo, finish, start
-from cogsync.request_log import current as current_request
+from cogsync.runtime import Runtime
 from cogsync.store.engine import head_revision, is_storage_full
 from cogsync.sts_endpoint import StsEndpoint
 from cogsync.sync.operations import HANDLERS
-
-if TYPE_CHECKING:
-    from cogsync.integrations.live_fanout import PostgresFanout
 
 log = logging.getLogger("cogsync")
 
@@ -76,15 +64,11 @@ SETTINGS_VARIABLE = "COGSYNC_WORKER_SETTINGS"
 HEALTH_PATH = "/_cogsync/health"
 READY_PATH = "/_cogsync/ready"
 READY_TIMEOUT_SECONDS = 3.0
-LIVE_PATH = "/_cogsync/live"
-CHECKPOINT_BUSY_SECONDS = 0.05  # SQLite: how often the log is copied while it grows
-CHECKPOINT_IDLE_SECONDS = 1.0
 STORAGE_FULL_MESSAGE = (
     "The service cannot store data right now: its disk is full. Nothing was changed; "
     "retry later (the operator has been told)."
 )
 JWKS_PATHS = ("/.well-known/jwks.json", "/.well-known/jwks_uri")
-T = TypeVar("T")
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -102,78 +86,41 @@ class ClientGone(Exception):
 class CogsyncApp:
     def __init__(self, components: Components, *, flush_interval: float = 1.0):
         self.c = components
-        self.settings = components.settings
+        self.settings = settings = components.settings
+        self.runtime = runtime = Runtime(components, flush_interval=flush_interval)
         self.model = sync_model()
         self.router = Router(self.model, (SYNC_TARGET_PREFIX,))
         self.identity_model = identity_model()
         self.identity_router = Router(self.identity_model, (IDENTITY_TARGET_PREFIX,))
+        self._in_thread = runtime.in_thread
+        self._store_work = runtime.store_work
+        self._authenticate = Authenticator(
+            components.keyring, components.credentials, settings.region, runtime.store_work,
+            open_mode=settings.open_mode,
+            default_account=lambda: runtime.in_thread(default_account, components.store),
+        )
         self.sts = StsEndpoint(
             WebIdentityService(components.store, components.signer, components.credentials),
             self._authenticate,
             self._in_thread,
         )
-        # SQLite answers in microseconds and serializes writers anyway: its work runs on
-        # the event loop, where 16 threads fighting for the GIL cost five times the
-        # throughput. PostgreSQL waits on the network: its work runs on threads.
-        self.inline = components.store.dialect == "sqlite"
-        self.executor = ThreadPoolExecutor(
-            max_workers=4 if self.inline else 16, thread_name_prefix="cogsync-db"
-        )
-        self.flush_interval = flush_interval
-        self._flusher: asyncio.Task[None] | None = None
-        self._checkpointing: asyncio.Task[None] | None = None
-        settings = self.settings
-        store = components.store
-        endpoints = stored_endpoints(store)
-        self.dispatcher = Dispatcher(
-            store,
-            open_streams(settings.resolved_streams_url, settings.region),
-            [
-                open_push(url, settings.region, endpoints, settings.push_webhook_secret)
-                for url in settings.push_urls
-            ],
-            self.executor,
-            max_attempts=settings.outbox_max_attempts,
-            base_backoff=settings.outbox_backoff_seconds,
-            lease_seconds=settings.lease_seconds,
-        )
-        self._dispatching: asyncio.Task[None] | None = None
+        self.live = LiveChannel(runtime.live, self.model, components.service,
+                                self._authenticate, self._in_thread)
         self.rate_limits = RateLimits(settings.rate_limit_identity, settings.rate_limit_pool)
-        self.live = LiveBroker()
-        self.fanout: PostgresFanout | None = None
-        if store.dialect == "postgresql":
-            from cogsync.integrations.live_fanout import PostgresFanout  # needs psycopg
-
-            self.fanout = PostgresFanout(settings.resolved_database_url, self.live)
-            components.service.announcers.append(self.fanout.announce)
-        else:
-            components.service.listeners.append(self.live.publish)
-        self.bulk_publisher = BulkPublisher(
-            store, self.executor, stale_after=settings.job_stale_seconds
-        )
-        self._publishing: asyncio.Task[None] | None = None
-        components.service.listeners.append(
-            lambda change: self.dispatcher.wake() if change.outbox_entries else None
-        )
-        self._open_caller: Caller | None = None
         self._head_revision = head_revision()
         self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
         self.access_log = settings.access_log
-        self.metrics = MetricsEndpoint(store, settings.metrics_token, self._in_thread)
+        self.metrics = MetricsEndpoint(components.store, settings.metrics_token,
+                                       self._in_thread)
         self.controls = (
             TestControls(components, (self.model, self.identity_model), self._authenticate,
                          self._store_work)
             if settings.test_controls else None
         )
-
-    async def _in_thread(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
-
-    async def _store_work(self, fn: Callable[..., T], *args: Any, blocking: bool = False) -> T:
-        """Store-bound work: inline on SQLite unless it may wait on something slow."""
-        if self.inline and not blocking:
-            return fn(*args)
-        return await self._in_thread(fn, *args)
+        self.console: Console | None = None
+        if settings.console:
+            self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
+                                   RequestRates())
 
     # --- ASGI ---------------------------------------------------------------------
 
@@ -187,88 +134,12 @@ class CogsyncApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                tune_garbage_collector()
-                self.live.attach(asyncio.get_running_loop())
-                if self.inline:
-                    self.c.store.group_commits(asyncio.get_running_loop())
-                if self.fanout is not None:
-                    threading.Thread(
-                        target=self.fanout.listen_forever,
-                        args=(asyncio.get_running_loop(),),
-                        daemon=True,
-                        name="cogsync-live-listener",
-                    ).start()
-                self._flusher = asyncio.create_task(self._flush_forever())
-                if self.inline:
-                    self._checkpointing = asyncio.create_task(self._checkpoint_forever())
-                self._dispatching = asyncio.create_task(self.dispatcher.run())
-                self._publishing = asyncio.create_task(self.bulk_publisher.run())
+                await self.runtime.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (
-                    self._flusher,
-                    self._checkpointing,
-                    self._dispatching,
-                    self._publishing,
-                ):
-                    if task is not None:
-                        task.cancel()
-                await self._shutdown()
+                await self.runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-    async def _shutdown(self) -> None:
-        """Every step runs, whatever the one before raised (a full disk fails the last
-        flush; the store must still be closed)."""
-        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
-            ("stop the live fan-out", self._stop_fanout),
-            ("stop the dispatcher", self.dispatcher.stop),
-            ("close the streams backend", self.dispatcher.streams.close),
-            ("flush the sync session counts",
-             lambda: self._in_thread(self.c.service.sessions.flush, self.c.store)),
-        ]
-        for what, step in steps:
-            try:
-                await step()
-            except Exception:
-                log.exception("shutdown: could not %s", what)
-        self.executor.shutdown(wait=True)
-        TALLY.flush()  # a stopping worker's last counts stay in the sum of the others
-        try:
-            self.c.store.close()
-        except Exception:
-            log.exception("shutdown: could not close the store")
-
-    async def _stop_fanout(self) -> None:
-        if self.fanout is not None:
-            self.fanout.stop()
-
-    async def _flush_forever(self) -> None:
-        """Each second, off the event loop: session counts to the database; and the
-        metrics counted since the last second to where every worker's scrape sees them."""
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            TALLY.flush()
-            try:
-                await self._in_thread(self.c.service.sessions.flush, self.c.store)
-            except Exception:
-                log.exception("could not flush sync session counts; will retry")
-
-    async def _checkpoint_forever(self) -> None:
-        """SQLite, off the event loop: the write-ahead log into the database file, in
-        small steps while writes come in. One large copy a second (tens of MB under full
-        load, with its fsyncs) stalled requests for tens of milliseconds; a copy every
-        50 ms is small. (Under steady writes the log still only starts over through the
-        last step of Store.checkpoint, once it is past its threshold.)"""
-        frames = 0
-        while True:
-            before = frames
-            try:
-                frames = await self._in_thread(self.c.store.checkpoint)
-            except Exception:
-                log.exception("could not checkpoint the write-ahead log; will retry")
-            busy = frames != before
-            await asyncio.sleep(CHECKPOINT_BUSY_SECONDS if busy else CHECKPOINT_IDLE_SECONDS)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
@@ -291,12 +162,15 @@ class CogsyncApp:
                 response = render_result(self.c.signer.jwks)
             elif path == LIVE_PATH and request.method == "GET":
                 info.operation = "live"
-                pool_id, identity_id = await self._live_subject(request)
-                await self._stream_live(pool_id, identity_id, receive, send, info)
+                await self.live.serve(request, receive, send, request_id)
+                finish(info, 200, None, self.access_log)  # when the stream ends
                 return
             elif is_query_request(request):
                 info.service = "sts"
                 response = await self.sts.handle(request, request_id)
+            elif self.console is not None and self.console.serves(path):
+                info.operation = "console"
+                response = await self.console.handle(request)
             elif path.startswith(CONTROLS_PATH):
                 info.operation = "test-controls"
                 if self.controls is None:
@@ -328,6 +202,8 @@ class CogsyncApp:
                 log.exception("unexpected error in request %s", request_id,
                               extra=fields(request_id=request_id, operation=info.operation))
                 response = render_error(InternalError("An internal error occurred"), self.model)
+        if self.console is not None:
+            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),
@@ -370,27 +246,6 @@ class CogsyncApp:
             expected = self._head_revision
             return f"the database schema is at {revision}; this server expects {expected}"
         return None
-
-    async def _live_subject(self, request: HttpRequest) -> tuple[str, str]:
-        """Who the live channel is for; the caller must be that identity or its developer."""
-        caller = await self._authenticate(request, SYNC_SERVICE)
-        shape = self.model.operations["DescribeIdentityUsage"].input
-        wanted = {name: request.query_value(name) for name in ("IdentityPoolId", "IdentityId")}
-        params = validate(shape, wanted)
-        pool_id, identity_id = params["IdentityPoolId"], params["IdentityId"]
-        if caller.is_developer:
-            await self._in_thread(self.c.service.get_configuration, caller, pool_id)
-        elif (caller.identity_pool_id, caller.identity_id) != (pool_id, identity_id):
-            raise NotAuthorized("Access to the requested identity is denied for these credentials")
-        return pool_id, identity_id
-
-    async def _stream_live(
-        self, pool_id: str, identity_id: str, receive: Receive, send: Send, info: RequestInfo
-    ) -> None:
-        try:
-            await stream_events(self.live, pool_id, identity_id, receive, send, info.request_id)
-        finally:
-            finish(info, 200, None, self.access_log)
 
     async def _read_request(self, scope: Scope, receive: Receive) -> HttpRequest:
         headers: dict[str, str] = {}
@@ -480,78 +335,6 @@ class CogsyncApp:
         result = await self._store_work(handler, self.c.service, caller, params, blocking=may_block)
         await self.c.store.durable()  # nothing is acknowledged before it is committed
         return render_result(result)
-
-    async def _authenticate(self, request: HttpRequest, service: str) -> Caller:
-        """The caller (also noted for the request's log line), or why it was refused."""
-        info = current_request()
-        try:
-            if self.settings.open_mode:
-                caller = await self._open_mode_caller(request)
-            else:
-                claim = parse_signed_request(request)
-                if info is not None:
-                    info.access_key = claim.access_key_id
-                if claim.security_token is not None:
-                    # Temporary identity credentials: everything needed is in the token.
-                    identity, secret = self.c.credentials.open(claim.access_key_id,
-                                                               claim.security_token)
-                    verify(request, claim, secret, region=self.settings.region, service=service)
-                    caller = identity.caller()
-                else:
-                    caller = await self._developer(request, claim, service)
-        except ServiceError as error:
-            if info is not None:
-                info.reason = f"{error.code}: {error.message}"
-            raise
-        if info is not None:
-            info.called_by(caller)
-        return caller
-
-    async def _developer(self, request: HttpRequest, claim: SignedRequest,
-                         service: str) -> Caller:
-        hit, key = self.c.keyring.cached(claim.access_key_id)
-        if not hit:
-            key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
-        if key is None:
-            raise UnrecognizedClient("The security token included in the request is invalid.")
-        verify(request, claim, key.secret_access_key, region=self.settings.region, service=service)
-        if not key.used:
-            await self._store_work(self.c.keyring.mark_used, key)
-        return Caller(account_id=key.account_id)
-
-    async def _open_mode_caller(self, request: HttpRequest) -> Caller:
-        """Open mode: signatures are not verified, but credentials still name the caller:
-        identity credentials act as their identity, a known developer key as its
-        account; unsigned requests and unknown keys (``testing``, say) act as a developer
-        of the first account."""
-        signed = "authorization" in request.headers or any(
-            name == "X-Amz-Credential" for name, _ in request.query
-        )
-        if signed:
-            claim = parse_signed_request(request)
-            if claim.security_token is not None:
-                identity, _ = self.c.credentials.open(claim.access_key_id, claim.security_token)
-                return identity.caller()
-            hit, key = self.c.keyring.cached(claim.access_key_id)
-            if not hit:
-                key = await self._store_work(self.c.keyring.lookup, claim.access_key_id)
-            if key is not None:
-                return Caller(account_id=key.account_id)
-        if self._open_caller is None:
-            account = await self._in_thread(default_account, self.c.store)
-            if account is None:
-                raise InternalError("open mode needs an account; none exists yet")
-            self._open_caller = Caller(account_id=account)
-        return self._open_caller
-
-
-def tune_garbage_collector() -> None:
-    """What start-up built lives as long as the process: freeze it, so that collections
-    no longer walk it; and collect the young generation every 20,000 allocations rather
-    than 700 (a request allocates hundreds of short-lived objects, nearly none in cycles)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(20_000, 20, 20)
 
 
 def create_app(settings: Settings) -> CogsyncApp:

@@ -9,7 +9,7 @@ import sys
 from typing import NoReturn
 
 from cogsync import __version__
-from cogsync.commands import credentials, outbox, pools, serve
+from cogsync.commands import credentials, identities, outbox, pools, serve
 from cogsync.config import LOG_FORMATS, LOG_LEVELS
 from cogsync.errors import StartupError
 from cogsync.logs import configure_logging
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     credentials.register(sub)
     pools.register(sub)
+    identities.register(sub)
     outbox.register(sub)
     transfer.register(sub)
     return parser

@@ -73,6 +73,8 @@ class Settings:
     ephemeral: bool = False
     print_json: bool = False  # one JSON line on stdout when ready, for test harnesses
     test_controls: bool = False  # faults and server-side moves under /_cogsync/test/
+    console: bool = False  # the operators' web console under /_cogsync/console
+    console_token: str | None = None  # an admin token that signs in to the console
     workers: int = 1
     log_level: str = "info"
     log_format: str = "text"
@@ -332,6 +334,18 @@ def metrics_token(value: str) -> str:
     return value
 
 
+CONSOLE_TOKEN_LENGTH = 32
+
+
+def console_token(value: str) -> str:
+    if len(value) < CONSOLE_TOKEN_LENGTH or any(c.isspace() for c in value):
+        raise ValueError(
+            f"must be {CONSOLE_TOKEN_LENGTH} characters or more, without spaces "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
 # --- the table ---------------------------------------------------------------------
 
 SERVE = "serve"
@@ -418,6 +432,12 @@ OPTIONS: tuple[Option, ...] = (
            "test controls under /_cogsync/test/: injected faults and server-side moves, "
            "for developer keys (never in production)", flag="--test-controls",
            is_switch=True),
+    Option("console", "COGSYNC_CONSOLE", switch,
+           "the operators' web console at /_cogsync/console, signed in to with a developer "
+           "key of the account (or COGSYNC_CONSOLE_TOKEN)", flag="--console", is_switch=True),
+    Option("console_token", "COGSYNC_CONSOLE_TOKEN", console_token,
+           "an admin token, 32 characters or more, that signs in to the web console as "
+           "operator of every account (an environment variable only: a flag shows in ps)"),
     Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
            "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
            metavar="LEVEL"),

@@ -16,6 +16,7 @@ Counting must cost a request little: label values are bound once per combination
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from bisect import bisect_left
 from typing import Any
@@ -193,6 +194,14 @@ DB_BUSY = Gauged(DB_CONNECTIONS.labels("busy"))
 READ_SECONDS = TRANSACTION_SECONDS.labels("read")
 WRITE_SECONDS = TRANSACTION_SECONDS.labels("write")
 GROUP_SECONDS = TRANSACTION_SECONDS.labels("group")
+
+
+async def flush_metrics_forever(interval: float) -> None:
+    """Each ``interval`` seconds, the tallies to ``prometheus_client`` (with several
+    workers: to the files the scraped worker sums)."""
+    while True:
+        await asyncio.sleep(interval)
+        TALLY.flush()
 
 
 def count_request(service: str, operation: str, status: int, credentials: str,

@@ -60,6 +60,8 @@ def welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> str:
             "OPEN MODE: signatures are not verified; any credentials are accepted. "
             "Never expose this server."
         )
+    if settings.console:
+        lines.append(f"Console: {endpoint}/_cogsync/console (sign in with a developer key)")
     if settings.test_controls:
         lines.append(
             "TEST CONTROLS: developer keys can inject faults and move data under "

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cogsync.http")
 
 REASONS = {
-    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
+    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 303: "See Other",
+    304: "Not Modified",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
     413: "Content Too Large", 414: "URI Too Long", 417: "Expectation Failed",

@@ -16,16 +16,13 @@ from typing import Any
 from cogsync.errors import ServiceError
 from cogsync.integrations.aws_clients import aws_client
 from cogsync.metrics import SYNC_TRIGGER, SYNC_TRIGGER_SECONDS, child
+from cogsync.sync.effects import InvalidLambdaFunctionOutput
 
 _OPS = ("replace", "remove")
 
 
 class LambdaSocketTimeout(ServiceError):
     code = "LambdaSocketTimeoutException"
-
-
-class InvalidLambdaFunctionOutput(ServiceError):
-    code = "InvalidLambdaFunctionOutputException"
 
 
 class LambdaThrottled(ServiceError):

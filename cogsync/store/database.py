@@ -25,6 +25,7 @@ from cogsync.store.group_commit import GroupCommit
 from cogsync.store.identity_queries import IdentityQueries
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.pool_access_queries import PoolAccessQueries
+from cogsync.store.prepared import DriverConnection
 from cogsync.store.sync_queries import SyncQueries
 
 
@@ -92,12 +93,14 @@ class Store:
 
     @contextmanager
     def read_apart(self) -> Iterator[Tx]:
-        """A read on a new connection of its own: usable while this thread is inside a
-        transaction of its own connection. For rare reads only (it connects each time)."""
+        """A read on a new connection of its own, one snapshot like :meth:`read`: usable
+        while this thread is inside a transaction of its own connection. For rare reads
+        only (it connects each time)."""
         driver = self._connections.dedicated()
         try:
-            if self._sqlite:
-                driver.execute("BEGIN")
+            driver.execute(
+                "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
             yield Tx(driver, self._sql_dialect)
         finally:
             self._connections.discard(driver)  # closing it ends its transaction
@@ -113,13 +116,26 @@ class Store:
         if self._group is None or not self._group.after_commit(callback):
             callback()
 
-    def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
+    def _begun(self, begin: str) -> DriverConnection:
+        """This thread's connection with ``begin`` run on it. A connection the database
+        dropped while it sat idle (a restart, an outage since) fails at once: nothing
+        has happened yet, so it is replaced and the BEGIN tried once more."""
         driver = self._connections.get()
-        TALLY.count(DB_BUSY)
-        started = perf_counter()
         try:
-            if begin is not None:
-                driver.execute(begin)
+            driver.execute(begin)
+        except Exception:
+            if not getattr(driver, "broken", False):
+                raise
+            self._connections.drop()
+            driver = self._connections.get()
+            driver.execute(begin)
+        return driver
+
+    def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
+        started = perf_counter()
+        driver = self._connections.get() if begin is None else self._begun(begin)
+        TALLY.count(DB_BUSY)
+        try:
             yield Tx(driver, self._sql_dialect)
             if begin is not None:
                 driver.execute("COMMIT")

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from cogsync.auth.caller import Caller
@@ -36,23 +36,24 @@ from cogsync.errors import (
     ResourceNotFound,
     ServiceError,
 )
-from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
-from cogsync.integrations.sync_trigger import InvalidLambdaFunctionOutput, SyncTriggerInvoker
 from cogsync.metrics import SYNC_SESSIONS
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
+from cogsync.sync.effects import (
+    Change,
+    ChangeAnnouncer,
+    ChangeListener,
+    SyncTrigger,
+    push_message,
+    stream_record,
+    sync_trigger_event,
+)
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"
 BULK_PUBLISH_INTERVAL = 24 * 3600.0
-ChangeListener = Callable[["Change"], None]
-ChangeAnnouncer = Callable[[Tx, "Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
-# PostgreSQL cannot store U+0000 in text; refused on every backend, so both behave alike.
-NUL_REFUSED = (
-    "Record keys, record values and DeviceId cannot contain the character U+0000 (NUL)"
-)
 
 
 class SessionCounter:
@@ -90,18 +91,6 @@ class SessionCounter:
             raise
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A committed change of a dataset, told to listeners (dispatcher, live channel)."""
-
-    identity_pool_id: str
-    identity_id: str
-    dataset: str
-    sync_count: int
-    device_id: str | None
-    outbox_entries: int
-
-
 class SyncService:
     def __init__(
         self,
@@ -109,7 +98,7 @@ class SyncService:
         tokens: TokenSealer,
         limits: Limits,
         clock: Callable[[], float] = time.time,
-        trigger: SyncTriggerInvoker | None = None,
+        trigger: SyncTrigger | None = None,
         region: str = "us-east-1",
     ):
         self.store = store
@@ -406,29 +395,17 @@ class SyncService:
         """Applies all patches, or none: sync counts decide conflicts, limits apply."""
         try:
             self.tokens.open_session(sync_session_token, pool_id, identity_id, name)
+            _check_patches(patches)
         except InvalidParameter:
-            # Another account's pool is not found, whatever the token: the token's error
-            # must neither mask that nor tell that caller anything about the token.
+            # Another account's pool is not found, whatever the token or the patches: their
+            # error must neither mask that nor tell that caller anything about the token.
             with self.store.read() as tx:
                 self._pool(tx, caller, pool_id)
             raise
-        seen: set[str] = set()
-        for patch in patches:
-            if patch.key in seen:
-                raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
-            seen.add(patch.key)
-            if patch.op == "replace" and patch.value is None:
-                raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
-            if patch.sync_count < 0:
-                raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
-        if _holds_nul(patches) or (device_id is not None and "\x00" in device_id):
-            raise InvalidParameter(NUL_REFUSED)
         by = device_id or caller.principal
         if not caller.is_developer and patches:
             # Sync Trigger runs for identity writes only, as in AWS; developer writes skip it.
             patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
-            if _holds_nul(patches):
-                raise InvalidLambdaFunctionOutput(NUL_REFUSED)
 
         with self.store.write() as tx:
             now = self.clock()
@@ -651,12 +628,17 @@ class SyncService:
         return self.tokens.open_next_token(next_token, scope)
 
 
-def _holds_nul(patches: list[RecordPatch]) -> bool:
-    """A key, or a value to store, with the character U+0000 (see NUL_REFUSED)."""
-    return any(
-        "\x00" in p.key or (p.op == "replace" and p.value is not None and "\x00" in p.value)
-        for p in patches
-    )
+def _check_patches(patches: list[RecordPatch]) -> None:
+    """Refuses duplicate keys, a replace without a value, a negative SyncCount."""
+    seen: set[str] = set()
+    for patch in patches:
+        if patch.key in seen:
+            raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
+        seen.add(patch.key)
+        if patch.op == "replace" and patch.value is None:
+            raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
+        if patch.sync_count < 0:
+            raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
 
 
 def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
