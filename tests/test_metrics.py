@@ -211,7 +211,8 @@ def test_two_workers_answer_the_sum_of_both(make_server: Any, tmp_path: Path) ->
     temp = tmp_path / "tmp"
     temp.mkdir()
     srv = make_server("--workers", "2", "--log-format", "json", env={"TMPDIR": str(temp)})
-    (metrics_dir,) = temp.glob("cogsync-metrics-*")  # the supervisor's, for this server
+    # The supervisor's, for this server (made as the workers start, after the greeting).
+    (metrics_dir,) = wait_until(lambda: list(temp.glob("cogsync-metrics-*")))
     identity = new_identity_id()
     n = 12
     for i in range(n):  # a new client, a new connection: the kernel spreads them
