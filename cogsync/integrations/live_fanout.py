@@ -33,6 +33,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from cogsync.integrations.live import LiveBroker
+from cogsync.store import text_codec
 from cogsync.store.database import Tx
 from cogsync.store.hot_statements import live_channel
 from cogsync.sync.effects import Change
@@ -175,7 +176,9 @@ class PostgresFanout:
     def _hand_on(self, conn: psycopg.Connection) -> None:
         """Every notification received so far (none waited for)."""
         for notice in conn.notifies(timeout=0):
-            change = Change(**orjson.loads(notice.payload))
+            members = orjson.loads(notice.payload)  # built in SQL: text in stored form
+            change = Change(**{k: text_codec.decode(v) if isinstance(v, str) else v
+                               for k, v in members.items()})
             self._call(lambda c=change: self.broker.fan_out(c))
 
     def _call(self, fn: object) -> None:

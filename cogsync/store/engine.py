@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, make_url
 
+from cogsync.store import text_codec
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
@@ -138,7 +140,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL", pooler: str = "
         connect_args["prepare_threshold"] = None
     else:
         connect_args["options"] = _pg_options(parsed)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=16,
         max_overflow=16,
@@ -148,6 +150,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL", pooler: str = "
         # A database that does not answer is an error within seconds, never a hang.
         connect_args=connect_args,
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # U+0000 and U+0001 in text, both ways (see text_codec.py).
+        text_codec.install(dbapi_connection)
+
+    return engine
 
 
 def migrate(engine: Engine, *, create_directly: bool = True) -> None:

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from cogsync.domain import Dataset
 from cogsync.errors import LimitExceeded, ResourceConflict, ResourceNotFound
+from cogsync.store import text_codec
 from cogsync.store.prepared import Prepared, Queries
 from cogsync.store.schema import datasets, identity_pools
 from cogsync.store.sync_queries import DATASET_COLUMNS, DatasetState, identity_lock_key
@@ -256,7 +257,8 @@ class HotQueries(Queries):
             refusal = _REFUSALS.get(getattr(exc, "sqlstate", None) or "")
             if refusal is None:
                 raise
-            raise refusal(exc.diag.message_primary or str(exc)) from None  # type: ignore[attr-defined]
+            message = exc.diag.message_primary or str(exc)  # type: ignore[attr-defined]
+            raise refusal(text_codec.decode(message)) from None  # it quotes stored text
         row = self.cursor.fetchone()
         count = None if row is None else row[0]
         return None if count is None or count < 0 else int(count)

@@ -12,12 +12,16 @@ It returns the new sync count; or -1, having changed nothing, when the change ha
 effects for the outbox (streams enabled, or push subscribers other than the writer): then
 the caller runs the step-by-step transaction, which writes them.
 
-Installed by migration 0007, and by ``engine._create`` on a new database.
+Strings cross in text_codec's form (psycopg's adapters encode and decode them); the
+conflict message quotes a key in that form (the caller decodes it). Installed by migration
+0008, and by ``engine._create`` on a new database.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from cogsync.store import text_codec
 
 UPDATE_RECORDS = r"""
 CREATE OR REPLACE FUNCTION cogsync_update_records(
@@ -113,7 +117,7 @@ BEGIN
     END IF;
 
     SELECT min(p.ord) FILTER (WHERE coalesce(r.sync_count, 0) <> p.count),
-           coalesce(sum(octet_length(r.key) + octet_length(r.value)), 0),
+           coalesce(sum(OLD_KEY_BYTES + OLD_VALUE_BYTES), 0),
            count(r.value), coalesce(sum(p.size), 0), count(p.value)
       INTO v_bad, v_old_bytes, v_old_live, v_new_bytes, v_new_live
       FROM unnest(p_keys, p_counts, p_values, p_sizes) WITH ORDINALITY
@@ -174,6 +178,11 @@ BEGIN
 END
 $fn$
 """
+
+# Stored text is in text_codec's form: its sizes count each escape pair as one byte.
+UPDATE_RECORDS = UPDATE_RECORDS.replace(
+    "OLD_KEY_BYTES", text_codec.octet_length_sql("r.key")
+).replace("OLD_VALUE_BYTES", text_codec.octet_length_sql("r.value"))
 
 DROP = "DROP FUNCTION IF EXISTS cogsync_update_records"
 FUNCTIONS = (UPDATE_RECORDS,)

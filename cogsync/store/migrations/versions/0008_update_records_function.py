@@ -1,8 +1,8 @@
 """PostgreSQL: UpdateRecords as one server-side function (see store/pg_functions.py);
 the live channel's listeners, so that a change is announced only where someone listens.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 from cogsync.store import pg_functions
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
