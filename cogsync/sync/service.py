@@ -502,7 +502,7 @@ class SyncService:
             ],
         )
         limits = self.limits
-        with self.store.statement() as tx:
+        with self.store.statement(writes=True) as tx:
             new_count = tx.update_records_at_once(
                 pool_id, identity_id, name, caller.account_id, now, by, device_id, batch,
                 (limits.datasets_per_identity, limits.dataset_bytes,
