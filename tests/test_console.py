@@ -275,6 +275,11 @@ def test_bad_input_is_refused_as_the_api_refuses_it(console_server: ServerProces
         {"csrf": csrf, "action": "save", "key": "k", "value": "v"})
     assert status == 400
     assert ds.values() == {"k": "v"} and ds.list()["DatasetSyncCount"] == 1
+    pool_path = f"/pools/{quote(pool, safe='')}"
+    for nul in (pool_path + "?search=a%00", f"/pools/{quote(pool + chr(0), safe='')}",
+                record_path(pool, identity, "d") + "?search=%00"):
+        status, _, page = operator.request("GET", nul)
+        assert status == 400 and "U+0000" in page, (nul, status)
     # A path that only begins like the console's is not the console's.
     conn = http.client.HTTPConnection(operator.host, operator.port, timeout=30)
     conn.request("GET", BASE + "x")
