@@ -120,7 +120,7 @@ class CogsyncApp:
         self.console: Console | None = None
         if settings.console:
             self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
-                                   RequestRates())
+                                   RequestRates(self.metrics.process))
 
     # --- ASGI ---------------------------------------------------------------------
 
@@ -202,8 +202,6 @@ class CogsyncApp:
                 log.exception("unexpected error in request %s", request_id,
                               extra=fields(request_id=request_id, operation=info.operation))
                 response = render_error(InternalError("An internal error occurred"), self.model)
-        if self.console is not None:
-            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", str(len(response.body)).encode()),

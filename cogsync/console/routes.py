@@ -15,7 +15,6 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import unquote
 
 from cogsync.auth.caller import Caller
 from cogsync.components import Components
@@ -26,7 +25,6 @@ from cogsync.console.web import Ctx, Route, match, parse_form, route, static_fil
 from cogsync.errors import ResourceNotFound, ServiceError
 from cogsync.protocol.responses import HttpResponse
 from cogsync.protocol.routing import HttpRequest
-from cogsync.sync.service import NUL_REFUSED
 
 log = logging.getLogger("cogsync.console")
 CONSOLE_PATH = "/_cogsync/console"
@@ -75,9 +73,6 @@ class Console:
             return found or ctx.render("problem.html", 404, problem="There is no such file.")
         if method == "POST":
             ctx.form = parse_form(request)
-        if _holds_nul(path, request.query, ctx.form):
-            # PostgreSQL cannot store or compare U+0000; no name or value holds it.
-            return ctx.render("problem.html", 400, problem=NUL_REFUSED)
         if path == "/login":
             return await (self.login(ctx) if method == "POST" else self.login_page(ctx))
         ctx.operator = await self.work(self.sessions.operator, request)
@@ -228,10 +223,6 @@ class Console:
     # --- request rates ------------------------------------------------------------------
 
     async def rates_page(self, ctx: Ctx) -> HttpResponse:
-        return ctx.render("rates.html", rows=self.rates.rows(), total=self.rates.total,
-                          since=self.rates.started, workers=self.c.settings.workers)
+        rows, span = await self.work(self.rates.rows)
+        return ctx.render("rates.html", rows=rows, span=span, workers=self.c.settings.workers)
 
-
-def _holds_nul(path: str, query: list[tuple[str, str]], form: dict[str, str]) -> bool:
-    texts = [unquote(path), *(v for pair in query for v in pair), *form, *form.values()]
-    return any("\x00" in text for text in texts)

@@ -14,7 +14,7 @@ from cogsync.domain import Dataset, Identity, Record, RecordPatch
 from cogsync.errors import InvalidParameter, ResourceNotFound
 from cogsync.store.admin_queries import AdminQueries
 from cogsync.sync.effects import Change
-from cogsync.sync.service import NUL_REFUSED, SyncService
+from cogsync.sync.service import SyncService
 
 OPERATOR_DEVICE = "cogsync-operator"  # LastModifiedBy of an operator's edit
 ALL_DATASETS = 1_000_000
@@ -106,8 +106,6 @@ class SyncAdmin:
         None: whatever is stored now."""
         if not key:
             raise InvalidParameter("A record needs a key")
-        if "\x00" in key or (value is not None and "\x00" in value):
-            raise InvalidParameter(NUL_REFUSED)  # before any read: PostgreSQL refuses it
         if expected_sync_count is None:
             with self.store.read() as tx:
                 dataset = tx.get_dataset(pool_id, identity_id, name)
