@@ -157,9 +157,17 @@ def _normalized_uri(path: str) -> str:
     return quote(normalized, safe="/~")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _encoded(text: str) -> str:
+    """SigV4's strict URI encoding (only the unreserved characters stay as they are)."""
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="-_.~")
+
+
 def _canonical_query(pairs: list[tuple[str, str]], presigned: bool) -> str:
     encoded = sorted(
-        (quote(k, safe="-_.~"), quote(v, safe="-_.~"))
+        (_encoded(k), _encoded(v))
         for k, v in pairs
         if not (presigned and k == "X-Amz-Signature")
     )

@@ -21,7 +21,7 @@ from cogsync.protocol.numbers import signed
 from cogsync.protocol.validation import validate
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HttpRequest:
     """The parts of an HTTP request the protocol and auth layers read."""
 
