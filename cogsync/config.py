@@ -127,6 +127,8 @@ class Settings:
         if self.database_url is None:
             return f"SQLite file {self.sqlite_file}"
         parsed = urlparse(self.database_url)
+        if parsed.scheme.startswith("sqlite"):
+            return f"SQLite file {Path(self.database_url.split('://', 1)[1][1:]).resolve()}"
         where = parsed.hostname or "localhost"
         if parsed.port:
             where += f":{parsed.port}"

@@ -80,7 +80,10 @@ def test_process_tree_sums_children() -> None:
             time.sleep(0.05)
         pids = tree_pids(parent.pid)
         assert len(pids) == 2 and pids[0] == parent.pid
-        time.sleep(0.3)  # the child's bytearray is resident
+        deadline = time.monotonic() + 20  # until the child's bytearray is resident
+        while (tree_rss_bytes(parent.pid) < rss_bytes(parent.pid) + 25_000_000
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         assert tree_rss_bytes(parent.pid) >= rss_bytes(parent.pid) + 25_000_000
         assert tree_cpu_seconds(parent.pid) > 0
     finally:

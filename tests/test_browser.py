@@ -51,7 +51,9 @@ def build_site(folder: Path) -> None:
     files = doc_files(text)
     assert {"index.html", "sync-v3.mjs"} <= files.keys(), f"docs/web.md has {sorted(files)}"
     (folder / "index.html").write_text(files["index.html"], encoding="utf-8")
-    (folder / "blank.html").write_text("<!doctype html><title>blank</title>\n", encoding="utf-8")
+    (folder / "blank.html").write_text(  # no favicon request: no 404 in the console
+        "<!doctype html><title>blank</title><link rel=\"icon\" href=\"data:,\">\n",
+        encoding="utf-8")
     for build in OFFICIAL_BUILDS:
         shutil.copyfile(BROWSER_DIR / "node_modules" / build, folder / Path(build).name)
     # The doc's own bundling command, with this folder's esbuild and node_modules.

@@ -327,3 +327,21 @@ def _drop_revision_table(srv: ServerProcess) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE alembic_version"))
     engine.dispose()
+
+
+@independent_of_backend
+def test_a_sqlite_database_url_is_named_as_a_sqlite_file(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("COGSYNC_")}
+    database = tmp_path / "elsewhere" / "sync.db"
+    database.parent.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cogsync", "serve", "--print-json", "--port", "0",
+         "--data-dir", str(tmp_path / "data"), "--database", f"sqlite:///{database}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+    finally:
+        process.kill()
+        process.communicate()
+    assert json.loads(line)["Database"] == f"SQLite file {database}", line

@@ -324,12 +324,13 @@ def test_import_backs_off_when_throttled_and_resumes_after_ctrl_c(
     state = target.data_dir / f"import-{source.pool_id.replace(':', '_')}.state"
     first = subprocess.Popen(
         [sys.executable, "-m", "cogsync", "import", "--from", source.server.endpoint, "--pool",
-         source.pool_id, "--concurrency", "6", "--json", "--no-progress",
-         *target_args(target)],
+         source.pool_id, "--concurrency", "1", "--json", "--no-progress",
+         *target_args(target)],  # one at a time: still running when Ctrl-C comes
         env={**os.environ, **source_env(source.server)}, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
     assert wait_until(lambda: done_in_state(state) >= 3 or first.poll() is not None,
                       timeout=120, interval=0.02)
+    assert first.poll() is None, "the import finished before it could be interrupted"
     first.send_signal(signal.SIGINT)  # Ctrl-C
     out, err = first.communicate(timeout=120)
     assert first.returncode == 130, err

@@ -23,6 +23,7 @@ from cogsync.store.group_commit import GroupCommit
 from cogsync.store.identity_queries import IdentityQueries
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.pool_access_queries import PoolAccessQueries
+from cogsync.store.prepared import DriverConnection
 from cogsync.store.sync_queries import SyncQueries
 
 
@@ -109,11 +110,24 @@ class Store:
         if self._group is None or not self._group.after_commit(callback):
             callback()
 
-    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+    def _begun(self, begin: str) -> DriverConnection:
+        """This thread's connection with ``begin`` run on it. A connection the database
+        dropped while it sat idle (a restart, an outage since) fails at once: nothing
+        has happened yet, so it is replaced and the BEGIN tried once more."""
         driver = self._connections.get()
         try:
-            if begin is not None:
-                driver.execute(begin)
+            driver.execute(begin)
+        except Exception:
+            if not getattr(driver, "broken", False):
+                raise
+            self._connections.drop()
+            driver = self._connections.get()
+            driver.execute(begin)
+        return driver
+
+    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+        driver = self._connections.get() if begin is None else self._begun(begin)
+        try:
             yield Tx(driver, self._sql_dialect)
             if begin is not None:
                 driver.execute("COMMIT")
