@@ -22,6 +22,8 @@ from cogsync.auth.policy import authorize
 from cogsync.auth.rate_limits import RateLimits
 from cogsync.components import Components, build_components
 from cogsync.config import Settings, settings_from_json
+from cogsync.console.rates import RequestRates
+from cogsync.console.routes import Console
 from cogsync.controls.routes import CONTROLS_PATH, TestControls, controls_off
 from cogsync.errors import (
     InternalError,
@@ -35,6 +37,8 @@ from cogsync.http_cors import CorsPolicy
 from cogsync.http_live import LIVE_PATH, LiveChannel
 from cogsync.identity.operations import HANDLERS as IDENTITY_HANDLERS
 from cogsync.identity.web_identity import WebIdentityService
+from cogsync.logs import fields
+from cogsync.metrics_endpoint import METRICS_PATH, MetricsEndpoint
 from cogsync.protocol import numbers
 from cogsync.protocol.model import (
     IDENTITY_SERVICE,
@@ -45,6 +49,7 @@ from cogsync.protocol.model import (
 from cogsync.protocol.query import is_query_request
 from cogsync.protocol.responses import HttpResponse, render_error, render_result
 from cogsync.protocol.routing import HttpRequest, Router, build_input
+from cogsync.request_log import RequestInfo, finish, start
 from cogsync.runtime import Runtime
 from cogsync.store.engine import head_revision, is_storage_full
 from cogsync.sts_endpoint import StsEndpoint
@@ -103,11 +108,18 @@ class CogsyncApp:
         self.rate_limits = RateLimits(settings.rate_limit_identity, settings.rate_limit_pool)
         self._head_revision = head_revision()
         self.cors = CorsPolicy(settings.cors_origins, open_mode=settings.open_mode)
+        self.access_log = settings.access_log
+        self.metrics = MetricsEndpoint(components.store, settings.metrics_token,
+                                       self._in_thread)
         self.controls = (
             TestControls(components, (self.model, self.identity_model), self._authenticate,
                          self._store_work)
             if settings.test_controls else None
         )
+        self.console: Console | None = None
+        if settings.console:
+            self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
+                                   RequestRates())
 
     # --- ASGI ---------------------------------------------------------------------
 
@@ -133,25 +145,42 @@ class CogsyncApp:
             return  # a CORS preflight, answered for every route alike
         send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
         request_id = new_request_id()
+        client = scope.get("client")
+        info = start(request_id, scope["method"], scope["path"], client and client[0])
         try:
             request = await self._read_request(scope, receive)
-            if request.raw_path in (HEALTH_PATH, READY_PATH):
+            path = request.raw_path
+            if path in (HEALTH_PATH, READY_PATH):
+                info.operation = path.rsplit("/", 1)[1]
                 response = await self._health(request)
-            elif request.raw_path in JWKS_PATHS and request.method == "GET":
+            elif path == METRICS_PATH:
+                info.operation = "metrics"
+                response = await self.metrics.handle(request, info.client)
+            elif path in JWKS_PATHS and request.method == "GET":
+                info.operation = "jwks"
                 response = render_result(self.c.signer.jwks)
-            elif request.raw_path == LIVE_PATH and request.method == "GET":
+            elif path == LIVE_PATH and request.method == "GET":
+                info.operation = "live"
                 await self.live.serve(request, receive, send, request_id)
+                finish(info, 200, None, self.access_log)  # when the stream ends
                 return
             elif is_query_request(request):
+                info.service = "sts"
                 response = await self.sts.handle(request, request_id)
-            elif request.raw_path.startswith(CONTROLS_PATH):
+            elif self.console is not None and self.console.serves(path):
+                info.operation = "console"
+                response = await self.console.handle(request)
+            elif path.startswith(CONTROLS_PATH):
+                info.operation = "test-controls"
                 if self.controls is None:
                     raise controls_off()
                 response = await self.controls.handle(request)
             elif request.headers.get("x-amz-target", "").startswith(IDENTITY_TARGET_PREFIX):
-                response = await self._dispatch_identity(request)
+                info.service = "cognito-identity"
+                response = await self._dispatch_identity(request, info)
             else:
-                response = await self._dispatch(request)
+                info.service = "cognito-sync"
+                response = await self._dispatch(request, info)
         except ClientGone:
             return
         except BodyTooLarge:
@@ -169,17 +198,24 @@ class CogsyncApp:
                           "refused with 503 until the operator frees space", exc)
                 response = render_error(StorageFull(STORAGE_FULL_MESSAGE), self.model)
             else:
-                log.exception("unexpected error in request %s", request_id)
+                log.exception("unexpected error in request %s", request_id,
+                              extra=fields(request_id=request_id, operation=info.operation))
                 response = render_error(InternalError("An internal error occurred"), self.model)
+        if self.console is not None:
+            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
             (b"content-length", b"%d" % len(response.body)),
             (b"x-amzn-requestid", request_id.encode()),
         ]
-        if response.headers:
-            headers.extend((k.encode(), v.encode()) for k, v in response.headers)
+        error_code = info.error_code
+        for k, v in response.headers:
+            headers.append((k.encode(), v.encode()))
+            if k == "x-amzn-errortype":
+                error_code = v
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         await send({"type": "http.response.body", "body": response.body})
+        finish(info, response.status, error_code, self.access_log)
 
     async def _health(self, request: HttpRequest) -> HttpResponse:
         """Liveness (the process answers) or readiness (the database answers and its
@@ -244,11 +280,12 @@ class CogsyncApp:
 
     # --- protocol -> auth -> service ----------------------------------------------
 
-    async def _dispatch_identity(self, request: HttpRequest) -> HttpResponse:
+    async def _dispatch_identity(self, request: HttpRequest, info: RequestInfo) -> HttpResponse:
         """Cognito Identity (JSON 1.1); its errors carry its own model's statuses."""
         try:
             route = self.identity_router.match(request)
             operation = route.operation
+            info.operation = operation.name
             handler = IDENTITY_HANDLERS.get(operation.name)
             caller: Caller | None = None
             if not operation.unsigned:
@@ -277,8 +314,9 @@ class CogsyncApp:
             response.status, response.body, content_type="application/x-amz-json-1.1"
         )
 
-    async def _dispatch(self, request: HttpRequest) -> HttpResponse:
+    async def _dispatch(self, request: HttpRequest, info: RequestInfo) -> HttpResponse:
         route = self.router.match(request)
+        info.operation = route.operation.name
         caller = await self._authenticate(request, SYNC_SERVICE)
         params = build_input(route, request)
         authorize(caller, route.operation.name, params)

@@ -10,6 +10,7 @@ from typing import Any
 from cogsync.auth.caller import Caller
 from cogsync.errors import NotAuthorized
 from cogsync.integrations.live import CLOSE, LiveBroker
+from cogsync.metrics import LIVE_CONNECTIONS
 from cogsync.protocol.model import SYNC_SERVICE, ServiceModel
 from cogsync.protocol.routing import HttpRequest
 from cogsync.protocol.validation import validate
@@ -38,7 +39,11 @@ class LiveChannel:
         """Authorizes the request (raising the AWS error), then streams until the client
         leaves or its queue overflows."""
         pool_id, identity_id = await self._subject(request)
-        await self._stream(pool_id, identity_id, receive, send, request_id)
+        LIVE_CONNECTIONS.inc()  # cogsync_live_connections: streams open now
+        try:
+            await self._stream(pool_id, identity_id, receive, send, request_id)
+        finally:
+            LIVE_CONNECTIONS.dec()
 
     async def _subject(self, request: HttpRequest) -> tuple[str, str]:
         """Who the live channel is for; the caller must be that identity or its developer."""

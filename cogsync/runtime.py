@@ -23,6 +23,7 @@ from cogsync.integrations.dispatcher import Dispatcher
 from cogsync.integrations.live import LiveBroker
 from cogsync.integrations.push import open_push, stored_endpoints
 from cogsync.integrations.streams import open_streams
+from cogsync.metrics import TALLY, flush_metrics_forever
 from cogsync.store_upkeep import checkpoint_forever, flush_forever
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ class Runtime:
                 checkpoint_forever(lambda: self.in_thread(store.checkpoint))))
         self._tasks.append(asyncio.create_task(self.dispatcher.run()))
         self._tasks.append(asyncio.create_task(self.bulk_publisher.run()))
+        self._tasks.append(asyncio.create_task(flush_metrics_forever(self.flush_interval)))
 
     async def stop(self) -> None:
         """Every step runs, whatever the one before raised (a full disk fails the last
@@ -126,6 +128,7 @@ class Runtime:
             except Exception:
                 log.exception("shutdown: could not %s", what)
         self.executor.shutdown(wait=True)
+        TALLY.flush()  # a stopping worker's last counts stay in the sum of the others
         try:
             self.c.store.close()
         except Exception:

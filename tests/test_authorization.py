@@ -20,7 +20,7 @@ from tests.identity_helpers import (
     sync_client_for,
     unauthenticated_credentials,
 )
-from tests.server import ServerProcess
+from tests.server import Credentials, ServerProcess
 from tests.test_sync_semantics import Dataset, error_code, put
 
 DEVELOPER_ONLY = {
@@ -253,3 +253,19 @@ def test_every_operation_in_the_json_form(server: ServerProcess, world: World,
     name = client.meta.method_to_api_mapping[operation]
     assert _json_form_outcome(server, creds, name, args) == _outcome(
         getattr(client, operation), args)
+
+
+def test_another_accounts_developer_finds_no_pool_whatever_else_is_wrong(
+        server: ServerProcess, world: World) -> None:
+    account = json.loads(server.cli("accounts", "create", "--json"))
+    stranger = server.client(credentials=Credentials(account["AccessKeyId"],
+                                                     account["SecretAccessKey"]))
+    where = dict(IdentityPoolId=world.pool, IdentityId=world.alice, DatasetName="d")
+    token = world.developer.list_records(**where)["SyncSessionToken"]  # the owner's, valid
+    for patches in ([put("k", "x")], [put("k", "x"), put("k", "y")],  # a duplicate key
+                    [put("k", "x", -1)], [{"Op": "replace", "Key": "k", "SyncCount": 1}]):
+        for session in (token, "not-a-token"):
+            outcome = _outcome(stranger.update_records, {
+                **where, "SyncSessionToken": session, "RecordPatches": patches})
+            assert outcome == "ResourceNotFoundException", (patches, session)
+    assert Dataset(world.developer, world.pool, world.alice, "d").values() == {"k": "alice"}

@@ -22,6 +22,14 @@ FORBIDDEN = {
               "runtime"},
     "sync": {"integrations", "identity", "app", "http", "runtime", "http_live"},
     "integrations": {"app", "http", "runtime", "http_live"},
+    "console": {"app", "http", "runtime", "http_live"},  # the edge mounts it, not back
+    # What every layer may count and log with: below them all.
+    "metrics": {"domain", "store", "sync", "identity", "integrations", "auth", "protocol",
+                "app", "http", "runtime", "console", "config"},
+    "logs": {"domain", "store", "sync", "identity", "integrations", "auth", "protocol", "app",
+             "http", "runtime", "console", "config"},
+    "request_log": {"store", "sync", "identity", "integrations", "protocol", "app", "http",
+                    "runtime", "console"},
 }
 
 

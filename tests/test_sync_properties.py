@@ -46,8 +46,6 @@ class Model:
             return "InvalidParameterException"
         if any(p["SyncCount"] < 0 for p in patches):
             return "InvalidParameterException"
-        if any("\x00" in p["Key"] + p.get("Value", "") for p in patches):
-            return "InvalidParameterException"  # U+0000: refused (PostgreSQL cannot store it)
         if any(p["SyncCount"] != self.stored_count(p["Key"]) for p in patches):
             return "ResourceConflictException"
         return "ok"

@@ -235,14 +235,17 @@ def test_pool_usage_sums_storage_and_counts_sessions(server: Any) -> None:
     assert "LastModifiedDate" in usage
 
 
-def test_nul_characters_are_refused_and_nothing_is_applied(ds: Dataset) -> None:
-    ds.update([put("kept", "1")])
-    token = ds.list()["SyncSessionToken"]
-    for patches, extra in (([put("v", "a\x00b")], {}), ([put("k\x00", "x")], {}),
-                           ([put("v", "fine")], {"DeviceId": "phone\x00"})):
-        with pytest.raises(ClientError) as excinfo:
-            ds.update(patches, token, **extra)
-        assert error_code(excinfo) == ("InvalidParameterException", 400)
-        assert "U+0000" in excinfo.value.response["Error"]["Message"]
-    assert ds.values() == {"kept": "1"}
-    assert ds.list()["DatasetSyncCount"] == 1
+def test_nul_and_u0001_in_keys_values_and_device_id_round_trip(ds: Dataset) -> None:
+    # AWS accepts any character; PostgreSQL stores U+0000 and U+0001 escaped (text_codec).
+    odd = ["\x00", "a\x00b", "\x01", "\x01\x01\x02", "\x00\x02", "\U0001f600\x00"]
+    ds.update([put(key, key + "=\x00\x01", DeviceLastModifiedDate=1.5) for key in odd],
+              DeviceId="phone\x00\x01")
+    assert ds.values() == {key: key + "=\x00\x01" for key in odd}
+    assert {r["LastModifiedBy"] for r in ds.list()["Records"]} == {"phone\x00\x01"}
+    described = ds.describe()
+    assert described["LastModifiedBy"] == "phone\x00\x01"
+    # Sizes count the characters, not the stored form.
+    assert described["DataStorage"] == sum(len((key * 2 + "=\x00\x01").encode()) for key in odd)
+    longest = "\x00" * 1024  # the model's bound, twice as long once escaped
+    ds.update([put(longest, "\x00" * 100)])
+    assert ds.values()[longest] == "\x00" * 100

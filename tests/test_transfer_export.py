@@ -62,7 +62,7 @@ class Fixture:
         self.home.write_from_phone("score", "10")
         identity = server.client("cognito-identity")
         self.users = {}
-        for user in ("ann", "bob"):
+        for user in ("ann", "bob", "dan\x00\x01\U0001f600"):  # every character travels
             self.users[user] = identity.get_open_id_token_for_developer_identity(
                 IdentityPoolId=pool, Logins={DEVELOPER_PROVIDER: user})["IdentityId"]
         sync = server.client()
@@ -70,7 +70,8 @@ class Fixture:
             where = dict(IdentityPoolId=pool, IdentityId=identity_id, DatasetName="settings")
             token = sync.list_records(**where)["SyncSessionToken"]
             sync.update_records(**where, SyncSessionToken=token, RecordPatches=[
-                put("color", user, DeviceLastModifiedDate=1_700_000_000), put("size", "9")])
+                put("color", user, DeviceLastModifiedDate=1_700_000_000), put("size", "9"),
+                put("\x00\x01\U0001f600", "\x00")])
             token = sync.list_records(**where)["SyncSessionToken"]
             sync.update_records(**where, SyncSessionToken=token, RecordPatches=[
                 remove("size", 1)])

@@ -11,8 +11,10 @@ from cogsync.auth.caller import Caller
 from cogsync.auth.credentials import KeyRing
 from cogsync.auth.sigv4 import parse_signed_request, verify
 from cogsync.auth.temporary import CredentialIssuer
-from cogsync.errors import InternalError, UnrecognizedClient
+from cogsync.errors import InternalError, ServiceError, UnrecognizedClient
 from cogsync.protocol.routing import HttpRequest
+from cogsync.request_log import RequestInfo
+from cogsync.request_log import current as current_request
 
 T = TypeVar("T")
 StoreWork = Callable[..., Awaitable[Any]]
@@ -39,9 +41,26 @@ class Authenticator:
         self._developers: dict[str, Caller] = {}
 
     async def __call__(self, request: HttpRequest, service: str) -> Caller:
+        """The caller, also noted for the request's log line; or the AWS error, and why
+        (its code and message, never a secret) noted for it."""
+        info = current_request()
+        try:
+            caller = await self._caller(request, service, info)
+        except ServiceError as error:
+            if info is not None:
+                info.reason = f"{error.code}: {error.message}"
+            raise
+        if info is not None:
+            info.called_by(caller)
+        return caller
+
+    async def _caller(self, request: HttpRequest, service: str,
+                      info: RequestInfo | None) -> Caller:
         if self.open_mode:
             return await self._open_mode_caller(request)
         claim = parse_signed_request(request)
+        if info is not None:
+            info.access_key = claim.access_key_id
         if claim.security_token is not None:
             # Temporary identity credentials: everything needed is in the token.
             identity, secret = self.credentials.open(claim.access_key_id, claim.security_token)

@@ -13,10 +13,12 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Engine
 
+from cogsync.metrics import DB_BUSY, READ_SECONDS, TALLY, WRITE_SECONDS
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
@@ -71,7 +73,8 @@ class Store:
             return
         lock: AbstractContextManager[Any] = self._write_lock if self._sqlite else nullcontext()
         with lock:
-            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
+            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN",
+                                         WRITE_SECONDS)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -84,17 +87,20 @@ class Store:
             yield Tx(driver, self._sql_dialect)  # inside the turn's transaction
             return
         yield from self._transaction(
-            "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            READ_SECONDS,
         )
 
     @contextmanager
     def read_apart(self) -> Iterator[Tx]:
-        """A read on a new connection of its own: usable while this thread is inside a
-        transaction of its own connection. For rare reads only (it connects each time)."""
+        """A read on a new connection of its own, one snapshot like :meth:`read`: usable
+        while this thread is inside a transaction of its own connection. For rare reads
+        only (it connects each time)."""
         driver = self._connections.dedicated()
         try:
-            if self._sqlite:
-                driver.execute("BEGIN")
+            driver.execute(
+                "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            )
             yield Tx(driver, self._sql_dialect)
         finally:
             self._connections.discard(driver)  # closing it ends its transaction
@@ -125,8 +131,10 @@ class Store:
             driver.execute(begin)
         return driver
 
-    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+    def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
+        started = perf_counter()
         driver = self._connections.get() if begin is None else self._begun(begin)
+        TALLY.count(DB_BUSY)
         try:
             yield Tx(driver, self._sql_dialect)
             if begin is not None:
@@ -141,6 +149,9 @@ class Store:
             elif getattr(driver, "broken", False):
                 self._connections.drop()
             raise
+        finally:
+            TALLY.count(DB_BUSY, -1)
+            TALLY.observe(seconds, perf_counter() - started)
 
     def checkpoint(self) -> int:
         """Copies the SQLite write-ahead log into the database file (a no-op on

@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import URL, make_url
 
+from cogsync.store import text_codec
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "alembic_version"
 
@@ -129,7 +131,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         if parsed.database and parsed.database != ":memory:":
             _private_file(Path(parsed.database))
         return _sqlite_engine(url, sqlite_synchronous)
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=16,
         max_overflow=16,
@@ -139,6 +141,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "NORMAL") -> Engine:
         # A database that does not answer is an error within seconds, never a hang.
         connect_args={"connect_timeout": 5, "options": _pg_options(parsed)},
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # U+0000 and U+0001 in text, both ways (see text_codec.py).
+        text_codec.install(dbapi_connection)
+
+    return engine
 
 
 def migrate(engine: Engine, *, create_directly: bool = True) -> None:

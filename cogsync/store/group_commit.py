@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from cogsync.metrics import GROUP_COMMIT_WRITES, GROUP_SECONDS, TALLY
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.prepared import DriverConnection
 
@@ -34,7 +36,7 @@ log = logging.getLogger("cogsync")
 
 
 class _Batch:
-    __slots__ = ("after", "broken", "done", "driver", "failure")
+    __slots__ = ("after", "began", "broken", "done", "driver", "failure", "writes")
 
     def __init__(self, driver: DriverConnection):
         self.driver = driver
@@ -42,6 +44,8 @@ class _Batch:
         self.broken: BaseException | None = None
         self.done = False  # the COMMIT (or its failure) is over
         self.failure: Exception | None = None  # why the batch was not committed
+        self.writes = 0
+        self.began = time.perf_counter()
 
 
 # The open batch this request (asyncio task) wrote in, if any.
@@ -81,6 +85,7 @@ class GroupCommit:
                 batch.broken = exc  # the batch can no longer be trusted: it will fail whole
             raise
         driver.execute("RELEASE write")
+        batch.writes += 1
         _WROTE_IN.set(batch)
 
     def own_writes(self) -> DriverConnection | None:
@@ -144,6 +149,8 @@ class GroupCommit:
             if not isinstance(exc, Exception):
                 raise
         else:
+            TALLY.observe(GROUP_SECONDS, time.perf_counter() - batch.began)
+            TALLY.observe(GROUP_COMMIT_WRITES, batch.writes)
             for callback in batch.after:
                 try:
                     callback()

@@ -108,14 +108,25 @@ class OutboxQueries(Queries):
 
     def outbox_state(self, ordering_prefix: str, up_to_id: int) -> tuple[int, str | None]:
         """(pending entries, an error of a dead one) among this prefix's entries <= id."""
-        where = (outbox.c.id <= up_to_id, outbox.c.ordering_key.startswith(ordering_prefix))
-        pending = self.execute(
-            select(func.count()).select_from(outbox).where(outbox.c.status == PENDING, *where)
-        ).scalar()
-        error = self.execute(
-            select(outbox.c.last_error).where(outbox.c.status == DEAD, *where).limit(1)
-        ).scalar()
-        return int(pending), error
+        where = (
+            outbox.c.id <= up_to_id,
+            outbox.c.ordering_key.startswith(ordering_prefix, autoescape=True),
+        )
+        # One statement, so one snapshot: an entry that dies while this reads is seen
+        # either pending or dead, never neither.
+        row = self.execute(
+            select(
+                select(func.count())
+                .select_from(outbox)
+                .where(outbox.c.status == PENDING, *where)
+                .scalar_subquery(),
+                select(outbox.c.last_error)
+                .where(outbox.c.status == DEAD, *where)
+                .limit(1)
+                .scalar_subquery(),
+            )
+        ).first()
+        return int(row[0]), row[1]
 
     def outbox_entries(self, status: str, limit: int, after_id: int = 0) -> list[OutboxEntry]:
         rows = self.execute(
@@ -129,6 +140,15 @@ class OutboxQueries(Queries):
     def count_outbox(self, status: str) -> int:
         query = select(func.count()).select_from(outbox).where(outbox.c.status == status)
         return int(self.execute(query).scalar())
+
+    def outbox_stats(self) -> list[tuple[str, str, int, float | None]]:
+        """(kind, status, entries, oldest created_at) of the pending and dead entries."""
+        rows = self.execute(
+            select(outbox.c.kind, outbox.c.status, func.count(), func.min(outbox.c.created_at))
+            .where(outbox.c.status.in_((PENDING, DEAD)))
+            .group_by(outbox.c.kind, outbox.c.status)
+        )
+        return [(kind, status, int(n), oldest) for kind, status, n, oldest in rows]
 
     def outbox_delivered(self, ids: list[int]) -> None:
         if ids:
@@ -150,11 +170,13 @@ class OutboxQueries(Queries):
             .values(status=DEAD, attempts=attempts, last_error=error[:2000])
         )
 
-    def outbox_requeue_dead(self, now: float) -> int:
+    def outbox_requeue_dead(self, now: float, ids: list[int] | None = None) -> int:
+        """Dead entries (all, or those of ``ids``) back to pending, to be tried anew."""
+        where = [outbox.c.status == DEAD]
+        if ids is not None:
+            where.append(outbox.c.id.in_(ids))
         result = self.execute(
-            update(outbox)
-            .where(outbox.c.status == DEAD)
-            .values(status=PENDING, attempts=0, next_attempt_at=now)
+            update(outbox).where(*where).values(status=PENDING, attempts=0, next_attempt_at=now)
         )
         return int(result.rowcount or 0)
 

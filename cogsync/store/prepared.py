@@ -11,7 +11,8 @@ transaction here is a driver connection plus the dialect that compiles for it:
 - :meth:`Queries.execute` compiles a one-off statement on each call (rare paths).
 
 Values go to the driver as they are: the schema uses only types both drivers map
-natively (text, integers, floats, booleans, bytes).
+natively (text, integers, floats, booleans, bytes). On PostgreSQL the driver's own
+adapters encode text so that U+0000 round-trips (text_codec.py), under every statement.
 """
 
 from __future__ import annotations

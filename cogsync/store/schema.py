@@ -27,6 +27,13 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+
+def _free_text(length: int) -> String:
+    """Text the models bound to ``length`` characters but allow any of: on PostgreSQL U+0000
+    and U+0001 are stored as two characters (text_codec.py), so twice as wide there."""
+    return String(length).with_variant(String(2 * length), "postgresql")  # type: ignore[return-value]
+
+
 accounts = Table(
     "accounts",
     metadata,
@@ -77,7 +84,7 @@ datasets = Table(
     Column("sync_count", BigInteger, nullable=False),
     Column("creation_date", Float, nullable=False),
     Column("last_modified_date", Float, nullable=False),
-    Column("last_modified_by", String(256), nullable=True),
+    Column("last_modified_by", _free_text(256), nullable=True),
     Column("data_storage", BigInteger, nullable=False),
     Column("num_records", BigInteger, nullable=False),
     # Set on a dataset moved here by an identity merge: the name it was merged into.
@@ -94,11 +101,11 @@ records = Table(
         ForeignKey("datasets.dataset_id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column("key", String(1024), nullable=False),
+    Column("key", _free_text(1024), nullable=False),
     Column("value", Text, nullable=True),  # NULL: a tombstone left by `remove`
     Column("sync_count", BigInteger, nullable=False),
     Column("last_modified_date", Float, nullable=False),
-    Column("last_modified_by", String(256), nullable=True),
+    Column("last_modified_by", _free_text(256), nullable=True),
     Column("device_last_modified_date", Float, nullable=True),
     # The record as the API sends it, rendered when written (migration 0004 filled it in
     # for older rows); ListRecords sends these bytes as they are.
@@ -135,8 +142,8 @@ identity_logins = Table(
     "identity_logins",
     metadata,
     Column("identity_pool_id", String(55), nullable=False),
-    Column("provider", String(128), nullable=False),
-    Column("subject", String(1024), nullable=False),
+    Column("provider", _free_text(128), nullable=False),
+    Column("subject", _free_text(1024), nullable=False),
     Column("identity_id", String(55), nullable=False),
     Column("created_at", Float, nullable=False),
     PrimaryKeyConstraint("identity_pool_id", "provider", "subject", name="pk_identity_logins"),
@@ -238,7 +245,7 @@ principal_tag_maps = Table(
     "principal_tag_maps",
     metadata,
     Column("identity_pool_id", String(55), nullable=False),
-    Column("provider", String(128), nullable=False),
+    Column("provider", _free_text(128), nullable=False),
     Column("use_defaults", Boolean, nullable=False),
     Column("principal_tags", Text, nullable=False),  # JSON object: tag -> claim
     Column("updated_at", Float, nullable=False),

@@ -36,6 +36,7 @@ from cogsync.errors import (
     ResourceNotFound,
     ServiceError,
 )
+from cogsync.metrics import SYNC_SESSIONS
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
@@ -43,7 +44,6 @@ from cogsync.sync.effects import (
     Change,
     ChangeAnnouncer,
     ChangeListener,
-    InvalidLambdaFunctionOutput,
     SyncTrigger,
     push_message,
     stream_record,
@@ -54,10 +54,6 @@ from cogsync.sync.tokens import TokenSealer
 SYNC_TRIGGER = "SyncTrigger"
 BULK_PUBLISH_INTERVAL = 24 * 3600.0
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
-# PostgreSQL cannot store U+0000 in text; refused on every backend, so both behave alike.
-NUL_REFUSED = (
-    "Record keys, record values and DeviceId cannot contain the character U+0000 (NUL)"
-)
 
 
 class SessionCounter:
@@ -73,6 +69,7 @@ class SessionCounter:
         self._lock = threading.Lock()
 
     def add(self, pool_id: str) -> None:
+        SYNC_SESSIONS.inc()
         with self._lock:
             self._pending[pool_id] += 1
 
@@ -398,29 +395,17 @@ class SyncService:
         """Applies all patches, or none: sync counts decide conflicts, limits apply."""
         try:
             self.tokens.open_session(sync_session_token, pool_id, identity_id, name)
+            _check_patches(patches)
         except InvalidParameter:
-            # Another account's pool is not found, whatever the token: the token's error
-            # must neither mask that nor tell that caller anything about the token.
+            # Another account's pool is not found, whatever the token or the patches: their
+            # error must neither mask that nor tell that caller anything about the token.
             with self.store.read() as tx:
                 self._pool(tx, caller, pool_id)
             raise
-        seen: set[str] = set()
-        for patch in patches:
-            if patch.key in seen:
-                raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
-            seen.add(patch.key)
-            if patch.op == "replace" and patch.value is None:
-                raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
-            if patch.sync_count < 0:
-                raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
-        if _holds_nul(patches) or (device_id is not None and "\x00" in device_id):
-            raise InvalidParameter(NUL_REFUSED)
         by = device_id or caller.principal
         if not caller.is_developer and patches:
             # Sync Trigger runs for identity writes only, as in AWS; developer writes skip it.
             patches = self._run_sync_trigger(caller, pool_id, identity_id, name, patches)
-            if _holds_nul(patches):
-                raise InvalidLambdaFunctionOutput(NUL_REFUSED)
 
         with self.store.write() as tx:
             now = self.clock()
@@ -643,12 +628,17 @@ class SyncService:
         return self.tokens.open_next_token(next_token, scope)
 
 
-def _holds_nul(patches: list[RecordPatch]) -> bool:
-    """A key, or a value to store, with the character U+0000 (see NUL_REFUSED)."""
-    return any(
-        "\x00" in p.key or (p.op == "replace" and p.value is not None and "\x00" in p.value)
-        for p in patches
-    )
+def _check_patches(patches: list[RecordPatch]) -> None:
+    """Refuses duplicate keys, a replace without a value, a negative SyncCount."""
+    seen: set[str] = set()
+    for patch in patches:
+        if patch.key in seen:
+            raise InvalidParameter(f"Key '{patch.key}' appears in more than one patch")
+        seen.add(patch.key)
+        if patch.op == "replace" and patch.value is None:
+            raise InvalidParameter(f"The replace patch for '{patch.key}' has no Value")
+        if patch.sync_count < 0:
+            raise InvalidParameter(f"SyncCount of '{patch.key}' must not be negative")
 
 
 def _written(patch: RecordPatch, sync_count: int, now: float, by: str) -> Record:
