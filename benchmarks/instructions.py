@@ -91,12 +91,22 @@ class InProcess:
         import cogsync.app
 
         loop = asyncio.get_running_loop()
-        self.app.live.attach(loop)
-        # Older versions (measured for comparison) may lack either of these.
+        app = self.app
+        runtime = getattr(app, "runtime", None)
+        if runtime is not None:
+            from cogsync.runtime import tune_garbage_collector
+
+            runtime.live.attach(loop)
+            tune_garbage_collector()
+            if runtime.inline:
+                app.c.store.group_commits(loop)
+            return
+        # Older versions (measured for comparison) may lack some of these.
+        app.live.attach(loop)
         if hasattr(cogsync.app, "tune_garbage_collector"):
             cogsync.app.tune_garbage_collector()
-        if self.app.inline and hasattr(self.app.c.store, "group_commits"):
-            self.app.c.store.group_commits(loop)
+        if app.inline and hasattr(app.c.store, "group_commits"):
+            app.c.store.group_commits(loop)
 
     def stop(self) -> None:
         self.app.c.store.close()

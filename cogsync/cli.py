@@ -9,9 +9,10 @@ import sys
 from typing import NoReturn
 
 from cogsync import __version__
-from cogsync.commands import credentials, outbox, pools, serve
-from cogsync.config import LOG_LEVELS
+from cogsync.commands import credentials, identities, outbox, pools, serve
+from cogsync.config import LOG_FORMATS, LOG_LEVELS
 from cogsync.errors import StartupError
+from cogsync.logs import configure_logging
 from cogsync.transfer import commands as transfer
 
 DESCRIPTION = (
@@ -35,25 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     credentials.register(sub)
     pools.register(sub)
+    identities.register(sub)
     outbox.register(sub)
     transfer.register(sub)
     return parser
 
 
-def _configure_logging(level: str | None) -> None:
-    """Before the settings are checked: a bad level is reported by their check."""
+def _configure_logging(level: str | None, log_format: str | None) -> None:
+    """Before the settings are checked: a bad value is reported by their check."""
     level = (level or "info").lower()
-    if level not in LOG_LEVELS:
-        level = "info"
-    numeric = logging.DEBUG if level in ("debug", "trace") else getattr(logging, level.upper())
-    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("alembic", "botocore", "boto3"):
-        logging.getLogger(chatty).setLevel(max(numeric, logging.WARNING))
+    log_format = (log_format or "text").lower()
+    configure_logging(level if level in LOG_LEVELS else "info",
+                      log_format if log_format in LOG_FORMATS else "text")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging(getattr(args, "log_level", None) or os.environ.get("COGSYNC_LOG_LEVEL"))
+    _configure_logging(getattr(args, "log_level", None) or os.environ.get("COGSYNC_LOG_LEVEL"),
+                       getattr(args, "log_format", None) or os.environ.get("COGSYNC_LOG_FORMAT"))
     try:
         return int(args.func(args))
     except StartupError as exc:

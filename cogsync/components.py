@@ -36,6 +36,7 @@ class Components:
     credentials: CredentialIssuer
     signer: TokenSigner
     identity: IdentityService
+    master: MasterKey | None = None  # seals the web console's sessions
 
 
 def _reason(exc: BaseException) -> str:
@@ -138,4 +139,4 @@ def build_components(settings: Settings, *, run_migrations: bool = True) -> Comp
     identity = IdentityService(
         store, signer, providers, credentials, tokens, settings.region
     )
-    return Components(settings, store, keyring, service, credentials, signer, identity)
+    return Components(settings, store, keyring, service, credentials, signer, identity, master)

@@ -73,9 +73,14 @@ class Settings:
     ephemeral: bool = False
     print_json: bool = False  # one JSON line on stdout when ready, for test harnesses
     test_controls: bool = False  # faults and server-side moves under /_cogsync/test/
+    console: bool = False  # the operators' web console under /_cogsync/console
+    console_token: str | None = None  # an admin token that signs in to the console
     workers: int = 1
     log_level: str = "info"
+    log_format: str = "text"
     access_log: bool = False
+    # /_cogsync/metrics: None answers loopback clients only; a token is then required.
+    metrics_token: str | None = None
     # Origins whose pages may call cogsync: ("*",), ("none",) or origins; None: the
     # default (any origin; in open mode only pages on this machine). See http_cors.
     cors_origins: tuple[str, ...] | None = None
@@ -144,6 +149,7 @@ _DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z0-9]+)+")
 REGION_MAX = 18  # a pool id is "<region>:<uuid>", at most 55 characters
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+LOG_FORMATS = ("text", "json")
 STREAM_SCHEMES = ("file", "redis", "rediss", "nats", "tls", "kinesis", "kinesis+http",
                   "kinesis+https")
 PUSH_SCHEMES = ("sns", "sns+http", "sns+https", "http", "https")
@@ -321,6 +327,25 @@ def text(value: str) -> str:
     return value
 
 
+def metrics_token(value: str) -> str:
+    if not 16 <= len(value) <= 256 or not value.isascii() or not value.isprintable() \
+            or " " in value:
+        raise ValueError("must be 16 to 256 printable ASCII characters without spaces")
+    return value
+
+
+CONSOLE_TOKEN_LENGTH = 32
+
+
+def console_token(value: str) -> str:
+    if len(value) < CONSOLE_TOKEN_LENGTH or any(c.isspace() for c in value):
+        raise ValueError(
+            f"must be {CONSOLE_TOKEN_LENGTH} characters or more, without spaces "
+            "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return value
+
+
 # --- the table ---------------------------------------------------------------------
 
 SERVE = "serve"
@@ -407,11 +432,24 @@ OPTIONS: tuple[Option, ...] = (
            "test controls under /_cogsync/test/: injected faults and server-side moves, "
            "for developer keys (never in production)", flag="--test-controls",
            is_switch=True),
+    Option("console", "COGSYNC_CONSOLE", switch,
+           "the operators' web console at /_cogsync/console, signed in to with a developer "
+           "key of the account (or COGSYNC_CONSOLE_TOKEN)", flag="--console", is_switch=True),
+    Option("console_token", "COGSYNC_CONSOLE_TOKEN", console_token,
+           "an admin token, 32 characters or more, that signs in to the web console as "
+           "operator of every account (an environment variable only: a flag shows in ps)"),
     Option("log_level", "COGSYNC_LOG_LEVEL", one_of(*LOG_LEVELS),
            "least severe log messages shown: " + ", ".join(LOG_LEVELS), flag="--log-level",
            metavar="LEVEL"),
+    Option("log_format", "COGSYNC_LOG_FORMAT", one_of(*LOG_FORMATS),
+           "log lines as text, or as json (one object per line)", flag="--log-format",
+           metavar="text|json"),
     Option("access_log", "COGSYNC_ACCESS_LOG", switch, "log every request",
            flag="--access-log", is_switch=True),
+    Option("metrics_token", "COGSYNC_METRICS_TOKEN", metrics_token,
+           "bearer token required to read /_cogsync/metrics (then from every client)",
+           flag="--metrics-token", metavar="TOKEN",
+           default_text="none: loopback clients only"),
     Option("bootstrap_access_key_id", "COGSYNC_BOOTSTRAP_ACCESS_KEY_ID", access_key_id,
            "the first developer key's id, used only when the database is new",
            flag="--access-key-id", metavar="ID", default_text="random"),

@@ -25,6 +25,7 @@ from cogsync.protocol.query import (
 )
 from cogsync.protocol.responses import HttpResponse
 from cogsync.protocol.routing import HttpRequest
+from cogsync.request_log import current as current_request
 
 log = logging.getLogger("cogsync")
 
@@ -49,9 +50,12 @@ class StsEndpoint:
         self.model = sts_model()
 
     async def handle(self, request: HttpRequest, request_id: str) -> HttpResponse:
+        info = current_request()
         try:
             fields = form_fields(request)
             operation = operation_of(self.model, fields)
+            if info is not None:
+                info.operation = operation.name
             handler = HANDLERS.get(operation.name)
             if handler is None:
                 raise InvalidAction(
@@ -65,10 +69,14 @@ class StsEndpoint:
             result = await self.run(handler, self.service, caller, params)
             return render_query_result(self.model, operation, result, request_id)
         except ServiceError as error:
+            if info is not None:
+                info.error_code = error.code
             return render_query_error(error, self.model, request_id)
         except Exception:
             log.exception("unexpected error in STS request %s", request_id)
             failure = ServiceError("An internal error occurred", code="InternalFailure", status=500)
+            if info is not None:
+                info.error_code = failure.code
             return render_query_error(failure, self.model, request_id)
 
     async def _authenticate(self, request: HttpRequest) -> Caller:

@@ -80,6 +80,11 @@ class KeyRing:
             stored.last_used_at is not None,
         )
 
+    def forget(self, access_key_id: str) -> None:
+        """Drops what this process remembers of a key (it was just enabled or disabled)."""
+        with self._lock:
+            self._cache.pop(access_key_id, None)
+
     def mark_used(self, key: DeveloperKey) -> None:
         """Notes that a request verified with ``key`` (from then on a start no longer
         prints it)."""

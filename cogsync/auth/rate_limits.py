@@ -11,6 +11,7 @@ import threading
 import time
 
 from cogsync.errors import ServiceError
+from cogsync.metrics import RATE_LIMITED, child
 
 _MAX_BUCKETS = 100_000
 
@@ -60,10 +61,12 @@ class RateLimits:
 
     def check(self, pool_id: str | None, identity_id: str | None) -> None:
         if self.pool is not None and pool_id and not self.pool.allow(pool_id):
+            child(RATE_LIMITED, "pool").inc()
             raise TooManyRequests(f"Rate exceeded for identity pool {pool_id}")
         if (
             self.identity is not None
             and identity_id
             and not self.identity.allow(f"{pool_id}/{identity_id}")
         ):
+            child(RATE_LIMITED, "identity").inc()
             raise TooManyRequests(f"Rate exceeded for identity {identity_id}")

@@ -38,7 +38,7 @@ def outbox_list(args: argparse.Namespace) -> int:
 def outbox_retry(args: argparse.Namespace) -> int:
     c = open_database(args)
     with c.store.write() as tx:
-        count = tx.outbox_requeue_dead(time.time())
+        count = tx.outbox_requeue_dead(time.time(), args.id)
     if args.json:
         emit(args, {"Requeued": count})
     else:
@@ -53,4 +53,7 @@ def register(sub: Any) -> None:
     listing.add_argument("--dead", action="store_true", help="dead letters instead")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
     listing.set_defaults(func=outbox_list)
-    admin_parser(group, "retry", "deliver the dead entries again").set_defaults(func=outbox_retry)
+    retry = admin_parser(group, "retry", "deliver the dead entries (or those --id names) again")
+    retry.add_argument("--id", type=int, action="append", metavar="ID",
+                       help="only this dead entry (the Id outbox list --dead shows); repeatable")
+    retry.set_defaults(func=outbox_retry)

@@ -60,6 +60,8 @@ def welcome(settings: Settings, endpoint: str, first: Bootstrap | None) -> str:
             "OPEN MODE: signatures are not verified; any credentials are accepted. "
             "Never expose this server."
         )
+    if settings.console:
+        lines.append(f"Console: {endpoint}/_cogsync/console (sign in with a developer key)")
     if settings.test_controls:
         lines.append(
             "TEST CONTROLS: developer keys can inject faults and move data under "
@@ -141,7 +143,12 @@ def announce(settings: Settings, endpoint: str, first: Bootstrap | None) -> None
     if not settings.print_json:
         say(welcome(settings, endpoint, first))
         return
-    print(welcome(settings, endpoint, first), file=sys.stderr, flush=True)
+    if settings.log_format == "json":  # standard error holds JSON lines only
+        logger = logging.getLogger("cogsync")  # shown at every --log-level, as in text
+        logger.handle(logger.makeRecord("cogsync", logging.INFO, __file__, 0,
+                                        welcome(settings, endpoint, first), (), None))
+    else:
+        print(welcome(settings, endpoint, first), file=sys.stderr, flush=True)
     say(ready_json(settings, endpoint, first))
 
 
@@ -162,7 +169,7 @@ def _serve_workers(settings: Settings, sock: socket.socket, first: Bootstrap | N
     os.environ[SETTINGS_VARIABLE] = settings_to_json(settings)
     announce(settings, _endpoint(settings, sock), first)
     return supervise(sock, settings.workers, "cogsync.app:app_from_environment", settings.http,
-                     access_log=settings.access_log, log_level=settings.log_level)
+                     log_level=settings.log_level, log_format=settings.log_format)
 
 
 def _endpoint(settings: Settings, sock: socket.socket) -> str:
@@ -196,14 +203,13 @@ def _serve(settings: Settings, sock: socket.socket) -> int:
         return _serve_workers(settings, sock, first)
     from cogsync.http.server import LifespanFailed, run
     from cogsync.http.server import serve as serve_http
-    from cogsync.http.workers import log_level
+    from cogsync.logs import level_number
 
-    logging.getLogger("cogsync.http").setLevel(log_level(settings.log_level))
+    logging.getLogger("cogsync.http").setLevel(level_number(settings.log_level))
     # Greet once the application has started, so that a client that reads the greeting
     # finds a server that answers.
     try:
         run(serve_http(CogsyncApp(components), sock, settings.http,
-                       access_log=settings.access_log,
                        graceful_timeout=settings.http.graceful_timeout,
                        on_ready=lambda: announce(settings, _endpoint(settings, sock), first)))
     except LifespanFailed as exc:

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from cogsync.http.parsing import BadRequest, ChunkedDecoder, Head, parse_head
+from cogsync.logs import fields
+from cogsync.metrics import HTTP_REFUSALS, child
 
 if TYPE_CHECKING:
     from cogsync.http.server import HttpServer
@@ -33,7 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("cogsync.http")
 
 REASONS = {
-    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 304: "Not Modified",
+    100: "Continue", 200: "OK", 201: "Created", 204: "No Content", 303: "See Other",
+    304: "Not Modified",
     400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict",
     413: "Content Too Large", 414: "URI Too Long", 417: "Expectation Failed",
@@ -79,8 +82,8 @@ class Cycle:
     """One request and its response, as the ASGI application sees them."""
 
     __slots__ = ("body", "body_done", "body_given", "chunked_out", "conn", "continue_sent",
-                 "disconnected", "head", "headers_out", "keep_alive", "response_done",
-                 "started", "status", "waiter")
+                 "disconnected", "drained", "head", "headers_out", "keep_alive",
+                 "response_done", "started", "status", "waiter")
 
     def __init__(self, conn: HttpConnection, head: Head):
         self.conn = conn
@@ -89,6 +92,7 @@ class Cycle:
         self.body_done = False  # every byte of the request body has arrived
         self.body_given = False  # ... and the application has had the last of them
         self.disconnected = False
+        self.drained = False  # ended by the server's graceful stop, not by the client
         self.continue_sent = not head.expect_continue
         self.waiter: asyncio.Future[None] | None = None
         self.started = False
@@ -405,11 +409,8 @@ class HttpConnection(asyncio.Protocol):
         self.drain_waiter = None
 
     def response_done(self, cycle: Cycle) -> None:
-        """The application has sent its whole answer: on to the next request, or close."""
-        if self.server.access_log:
-            head = cycle.head
-            log.info('%s - "%s %s HTTP/%s" %d', self.client and self.client[0], head.method,
-                     head.raw_path.decode("ascii"), head.http_version, cycle.status)
+        """The application has sent its whole answer: on to the next request, or close.
+        (The application logs its requests: it knows their operation and caller.)"""
         if self.phase == "closed":
             return
         if not cycle.body_done:
@@ -433,8 +434,10 @@ class HttpConnection(asyncio.Protocol):
             if cycle.started:
                 self.transport.abort()
                 return
-        log.info("refused a request from %s: %d %s", self.client and self.client[0], status,
-                 message)
+        client = self.client and self.client[0]
+        log.info("refused a request from %s: %d %s", client, status, message,
+                 extra=fields(status=status, reason=message, client=client))
+        child(HTTP_REFUSALS, str(status)).inc()
         self.write(error_response(status, message))
         self.linger()
 
@@ -453,6 +456,17 @@ class HttpConnection(asyncio.Protocol):
     def close(self) -> None:
         if self.phase != "closed":
             self.transport.close()
+
+    def end_drained(self, cycle: Cycle) -> bool:
+        """A streamed answer the graceful stop ended: its chunked body gets its proper
+        end, so that the client sees a whole answer (and reconnects elsewhere); False if
+        it cannot have one."""
+        if not cycle.drained or not cycle.chunked_out or cycle.headers_out is not None:
+            return False
+        cycle.response_done = True
+        self.write(b"0\r\n\r\n")
+        self.close()
+        return True
 
     # --- deadlines and shutdown ------------------------------------------------------------
 
@@ -483,4 +497,5 @@ class HttpConnection(asyncio.Protocol):
         cycle = self.cycle
         if cycle is not None and cycle.started and cycle.body_given and cycle.waiter:
             cycle.disconnected = True
+            cycle.drained = True
             cycle.wake()

@@ -65,10 +65,9 @@ class Lifespan:
 class HttpServer:
     """Accepts connections on one socket and runs the application on their requests."""
 
-    def __init__(self, app: App, limits: HttpLimits, *, access_log: bool = False):
+    def __init__(self, app: App, limits: HttpLimits):
         self.app = app
         self.limits = limits
-        self.access_log = access_log
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.connections: set[HttpConnection] = set()
         self.tasks: set[asyncio.Task[None]] = set()
@@ -97,7 +96,8 @@ class HttpServer:
         if cycle.response_done or conn.phase == "closed":
             return
         if cycle.started or cycle.disconnected:
-            conn.transport.abort()  # an answer cut short must not look complete
+            if not conn.end_drained(cycle):
+                conn.transport.abort()  # an answer cut short must not look complete
         else:
             cycle.response_done = True
             conn.write(error_response(500, "An internal error occurred"))
@@ -145,10 +145,10 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 async def serve(app: App, sock: socket.socket, limits: HttpLimits, *,
-                access_log: bool = False, graceful_timeout: float = 30.0,
+                graceful_timeout: float = 30.0,
                 on_ready: Callable[[], None] | None = None) -> None:
     """Runs until SIGTERM or SIGINT, then stops gracefully."""
-    server = HttpServer(app, limits, access_log=access_log)
+    server = HttpServer(app, limits)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

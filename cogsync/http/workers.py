@@ -13,14 +13,17 @@ import importlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 
 from cogsync.config import HttpLimits
+from cogsync.logs import configure_logging, level_number
 
 log = logging.getLogger("cogsync.http")
 
@@ -28,24 +31,33 @@ FD_VARIABLE = "COGSYNC_WORKER_FD"
 SUPERVISOR_VARIABLE = "COGSYNC_WORKER_SUPERVISOR"
 FACTORY_VARIABLE = "COGSYNC_WORKER_FACTORY"
 HTTP_VARIABLE = "COGSYNC_WORKER_HTTP"
+METRICS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's multiprocess mode
 RESTART_PAUSE = 1.0  # seconds before a dead worker is replaced
 
 
-def log_level(name: str) -> int:
-    """A logging level from a --log-level name (``trace`` is logging's DEBUG)."""
-    return logging.DEBUG if name.lower() == "trace" else logging.getLevelName(name.upper())
-
-
 def supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimits, *,
-              access_log: bool, log_level: str) -> int:
-    """Runs ``workers`` processes until SIGTERM or SIGINT; returns the exit status."""
+              log_level: str, log_format: str = "text") -> int:
+    """Runs ``workers`` processes until SIGTERM or SIGINT; returns the exit status.
+
+    The workers' metrics live in files of a directory of this server's own, new at the
+    start (values of an earlier run must not be added in) and removed at the stop."""
+    metrics_dir = tempfile.mkdtemp(prefix="cogsync-metrics-")
+    try:
+        return _supervise(sock, workers, factory, limits, metrics_dir,
+                          {"log_level": log_level, "log_format": log_format})
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimits,
+               metrics_dir: str, logs: dict[str, str]) -> int:
     env = {
         **os.environ,
         FD_VARIABLE: str(sock.fileno()),
         SUPERVISOR_VARIABLE: str(os.getpid()),
         FACTORY_VARIABLE: factory,
-        HTTP_VARIABLE: json.dumps({**asdict(limits), "access_log": access_log,
-                                   "log_level": log_level}),
+        HTTP_VARIABLE: json.dumps({**asdict(limits), **logs}),
+        METRICS_VARIABLE: metrics_dir,
     }
     command = [sys.executable, "-m", "cogsync.http.workers"]
 
@@ -66,6 +78,7 @@ def supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimit
             if proc.poll() is not None and not stopping:
                 log.error("worker %d exited with status %s; starting another", proc.pid,
                           proc.returncode)
+                _forget_worker_gauges(metrics_dir, proc.pid)
                 time.sleep(RESTART_PAUSE)
                 procs[n] = spawn()
     for proc in procs:
@@ -80,6 +93,13 @@ def supervise(sock: socket.socket, workers: int, factory: str, limits: HttpLimit
             proc.wait()
     sock.close()
     return 0
+
+
+def _forget_worker_gauges(metrics_dir: str, pid: int) -> None:
+    """A dead worker's gauges (its open connections) no longer count; its counters do."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid, metrics_dir)
 
 
 def _die_with_parent(supervisor: int) -> None:
@@ -101,16 +121,14 @@ def _worker() -> None:
     from cogsync.http.server import run, serve
 
     options = json.loads(os.environ[HTTP_VARIABLE])
-    access_log = bool(options.pop("access_log"))
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("cogsync.http").setLevel(log_level(options.pop("log_level")))
+    level = options.pop("log_level")
+    configure_logging(level, options.pop("log_format"))
+    logging.getLogger("cogsync.http").setLevel(level_number(level))
     limits = HttpLimits(**options)
     module, _, function = os.environ[FACTORY_VARIABLE].partition(":")
     app = getattr(importlib.import_module(module), function)()
     sock = socket.socket(fileno=int(os.environ[FD_VARIABLE]))
-    run(serve(app, sock, limits, access_log=access_log,
-              graceful_timeout=limits.graceful_timeout))
+    run(serve(app, sock, limits, graceful_timeout=limits.graceful_timeout))
 
 
 if __name__ == "__main__":

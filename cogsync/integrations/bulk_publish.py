@@ -17,9 +17,9 @@ import uuid
 from concurrent.futures import Executor
 from dataclasses import replace
 
-from cogsync.integrations.events import stream_record
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
+from cogsync.sync.effects import stream_record
 
 log = logging.getLogger("cogsync.bulk_publish")
 

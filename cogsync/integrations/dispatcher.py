@@ -22,6 +22,7 @@ import orjson
 
 from cogsync.integrations.push import DeviceRejected, PushChannel
 from cogsync.integrations.streams import StreamBackend
+from cogsync.metrics import DELIVERIES, child
 from cogsync.store.database import Store
 from cogsync.store.outbox import PENDING, OutboxEntry
 
@@ -108,6 +109,7 @@ class Dispatcher:
         retries: list[tuple[int, int, float, str]] = []
         dead: list[tuple[int, int, str]] = []
         rejected: list[str] = []
+        outcomes: list[tuple[str, str]] = []  # (channel, outcome), counted once recorded
         for entry in entries:
             if entry.ordering_key in blocked:
                 continue
@@ -117,10 +119,12 @@ class Dispatcher:
             try:
                 await self._deliver(entry)
                 delivered.append(entry.id)
+                outcomes.append((entry.kind, "delivered"))
             except DeviceRejected as exc:
                 log.warning("push to device %s rejected: %s", entry.destination, exc)
                 rejected.append(entry.destination)
                 delivered.append(entry.id)
+                outcomes.append((entry.kind, "rejected"))
             except Exception as exc:
                 attempts = entry.attempts + 1
                 error = f"{type(exc).__name__}: {exc}"
@@ -129,12 +133,16 @@ class Dispatcher:
                         "outbox entry %s is dead after %s attempts: %s", entry.id, attempts, error
                     )
                     dead.append((entry.id, attempts, error))
+                    outcomes.append((entry.kind, "dead"))
                 else:
                     delay = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
                     retries.append((entry.id, attempts, time.time() + delay, error))
                     blocked.add(entry.ordering_key)
+                    outcomes.append((entry.kind, "retry"))
         if delivered or retries or dead:
             await self._in_thread(self._record, delivered, retries, dead, rejected)
+        for channel, outcome in outcomes:
+            child(DELIVERIES, channel, outcome).inc()
         self.delivered += len(delivered)
         return bool(delivered) and len(entries) == self.batch
 

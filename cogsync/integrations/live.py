@@ -16,8 +16,7 @@ from contextlib import contextmanager
 
 import orjson
 
-from cogsync.integrations.events import push_message
-from cogsync.sync.service import Change
+from cogsync.sync.effects import Change, push_message
 
 QUEUE_LIMIT = 256
 CLOSE = b""  # put on a queue that overflowed: the client must reconnect and resync

@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 
 from cogsync.integrations.live import LiveBroker
 from cogsync.store.database import Tx
-from cogsync.sync.service import Change
+from cogsync.sync.effects import Change
 
 log = logging.getLogger("cogsync.live")
 CHANNEL = "cogsync_live"

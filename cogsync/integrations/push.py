@@ -21,9 +21,26 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from cogsync.integrations.aws_clients import aws_client, endpoint_from_url
-from cogsync.integrations.events import platform_messages
 from cogsync.integrations.streams import DeliveryError
 from cogsync.store.database import Store
+
+
+def platform_messages(data: dict[str, Any]) -> dict[str, Any]:
+    """The per-platform bodies of an SNS ``MessageStructure=json`` publish.
+
+    GCM/FCM and ADM deliver ``data`` as string extras (Android's sync manager reads
+    ``extras.getString("syncCount")`` and parses it), so every value there is a string;
+    APNS gets the values as they are, beside ``aps``."""
+    as_strings = {k: str(v) for k, v in data.items()}
+    silent_apns = json.dumps({"aps": {"content-available": 1}, **data})
+    return {
+        "default": json.dumps(data),
+        "GCM": json.dumps({"data": as_strings}),
+        "APNS": silent_apns,
+        "APNS_SANDBOX": silent_apns,
+        "ADM": json.dumps({"data": as_strings}),
+    }
+
 
 
 class DeviceRejected(Exception):

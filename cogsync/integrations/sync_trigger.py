@@ -10,20 +10,19 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 from cogsync.errors import ServiceError
 from cogsync.integrations.aws_clients import aws_client
+from cogsync.metrics import SYNC_TRIGGER, SYNC_TRIGGER_SECONDS, child
+from cogsync.sync.effects import InvalidLambdaFunctionOutput
 
 _OPS = ("replace", "remove")
 
 
 class LambdaSocketTimeout(ServiceError):
     code = "LambdaSocketTimeoutException"
-
-
-class InvalidLambdaFunctionOutput(ServiceError):
-    code = "InvalidLambdaFunctionOutputException"
 
 
 class LambdaThrottled(ServiceError):
@@ -53,7 +52,28 @@ class SyncTriggerInvoker:
             return self._made
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """The function's answer (its ``datasetRecords``), or the AWS error for its failure."""
+        """The function's answer (its ``datasetRecords``), or the AWS error for its failure;
+        each call counted by its outcome."""
+        started = time.perf_counter()
+        outcome = "error"  # an unexpected failure
+        try:
+            answer = self._invoke(function, event)
+            outcome = "ok"
+            return answer
+        except LambdaSocketTimeout:
+            outcome = "timeout"
+            raise
+        except LambdaThrottled:
+            outcome = "throttled"
+            raise
+        except InvalidLambdaFunctionOutput:
+            outcome = "invalid_output"
+            raise
+        finally:
+            SYNC_TRIGGER_SECONDS.observe(time.perf_counter() - started)
+            child(SYNC_TRIGGER, outcome).inc()
+
+    def _invoke(self, function: str, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,

@@ -16,7 +16,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from cogsync.metrics import DB_CONNECTIONS
 from cogsync.store.prepared import DriverConnection
+
+OPEN = DB_CONNECTIONS.labels("open")
 
 
 class ThreadConnections:
@@ -44,6 +47,7 @@ class ThreadConnections:
             driver.autocommit = True  # type: ignore[attr-defined]
         with self._lock:
             self._open[id(driver)] = wrapper
+            OPEN.set(len(self._open))
         return driver
 
     def drop(self) -> None:
@@ -57,12 +61,14 @@ class ThreadConnections:
         """Closes a connection that can no longer be trusted."""
         with self._lock:
             wrapper = self._open.pop(id(driver), None)
+            OPEN.set(len(self._open))
         with contextlib.suppress(Exception):
             (wrapper or driver).close()  # type: ignore[attr-defined]
 
     def close_all(self) -> None:
         with self._lock:
             wrappers, self._open = list(self._open.values()), {}
+            OPEN.set(0)
         for wrapper in wrappers:
             with contextlib.suppress(Exception):
                 wrapper.close()

@@ -13,16 +13,19 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from time import perf_counter
 from typing import Any
 
 from sqlalchemy import Engine
 
+from cogsync.metrics import DB_BUSY, READ_SECONDS, TALLY, WRITE_SECONDS
 from cogsync.store.account_queries import AccountQueries
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.group_commit import GroupCommit
 from cogsync.store.identity_queries import IdentityQueries
 from cogsync.store.outbox import OutboxQueries
 from cogsync.store.pool_access_queries import PoolAccessQueries
+from cogsync.store.prepared import DriverConnection
 from cogsync.store.sync_queries import SyncQueries
 
 
@@ -70,7 +73,8 @@ class Store:
             return
         lock: AbstractContextManager[Any] = self._write_lock if self._sqlite else nullcontext()
         with lock:
-            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN")
+            yield from self._transaction("BEGIN IMMEDIATE" if self._sqlite else "BEGIN",
+                                         WRITE_SECONDS)
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -83,7 +87,8 @@ class Store:
             yield Tx(driver, self._sql_dialect)  # inside the turn's transaction
             return
         yield from self._transaction(
-            "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+            "BEGIN" if self._sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            READ_SECONDS,
         )
 
     @contextmanager
@@ -111,11 +116,26 @@ class Store:
         if self._group is None or not self._group.after_commit(callback):
             callback()
 
-    def _transaction(self, begin: str | None) -> Iterator[Tx]:
+    def _begun(self, begin: str) -> DriverConnection:
+        """This thread's connection with ``begin`` run on it. A connection the database
+        dropped while it sat idle (a restart, an outage since) fails at once: nothing
+        has happened yet, so it is replaced and the BEGIN tried once more."""
         driver = self._connections.get()
         try:
-            if begin is not None:
-                driver.execute(begin)
+            driver.execute(begin)
+        except Exception:
+            if not getattr(driver, "broken", False):
+                raise
+            self._connections.drop()
+            driver = self._connections.get()
+            driver.execute(begin)
+        return driver
+
+    def _transaction(self, begin: str | None, seconds: Any) -> Iterator[Tx]:
+        started = perf_counter()
+        driver = self._connections.get() if begin is None else self._begun(begin)
+        TALLY.count(DB_BUSY)
+        try:
             yield Tx(driver, self._sql_dialect)
             if begin is not None:
                 driver.execute("COMMIT")
@@ -129,6 +149,9 @@ class Store:
             elif getattr(driver, "broken", False):
                 self._connections.drop()
             raise
+        finally:
+            TALLY.count(DB_BUSY, -1)
+            TALLY.observe(seconds, perf_counter() - started)
 
     def checkpoint(self) -> int:
         """Copies the SQLite write-ahead log into the database file (a no-op on

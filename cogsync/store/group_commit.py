@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from cogsync.metrics import GROUP_COMMIT_WRITES, GROUP_SECONDS, TALLY
 from cogsync.store.connections import ThreadConnections
 from cogsync.store.prepared import DriverConnection
 
@@ -41,6 +43,8 @@ class _Batch:
         self.committed.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.after: list[Callable[[], None]] = []
         self.broken: BaseException | None = None
+        self.writes = 0
+        self.began = time.perf_counter()
 
 
 # The open batch this request (asyncio task) wrote in, if any.
@@ -80,6 +84,7 @@ class GroupCommit:
                 batch.broken = exc  # the batch can no longer be trusted: it will fail whole
             raise
         driver.execute("RELEASE write")
+        batch.writes += 1
         _WROTE_IN.set(batch)
 
     def own_writes(self) -> DriverConnection | None:
@@ -136,6 +141,8 @@ class GroupCommit:
             if not isinstance(exc, Exception):
                 raise
         else:
+            TALLY.observe(GROUP_SECONDS, time.perf_counter() - batch.began)
+            TALLY.observe(GROUP_COMMIT_WRITES, batch.writes)
             batch.committed.set_result(None)
             for callback in batch.after:
                 try:

@@ -141,6 +141,15 @@ class OutboxQueries(Queries):
         query = select(func.count()).select_from(outbox).where(outbox.c.status == status)
         return int(self.execute(query).scalar())
 
+    def outbox_stats(self) -> list[tuple[str, str, int, float | None]]:
+        """(kind, status, entries, oldest created_at) of the pending and dead entries."""
+        rows = self.execute(
+            select(outbox.c.kind, outbox.c.status, func.count(), func.min(outbox.c.created_at))
+            .where(outbox.c.status.in_((PENDING, DEAD)))
+            .group_by(outbox.c.kind, outbox.c.status)
+        )
+        return [(kind, status, int(n), oldest) for kind, status, n, oldest in rows]
+
     def outbox_delivered(self, ids: list[int]) -> None:
         if ids:
             self.execute(delete(outbox).where(outbox.c.id.in_(ids)))
@@ -161,11 +170,13 @@ class OutboxQueries(Queries):
             .values(status=DEAD, attempts=attempts, last_error=error[:2000])
         )
 
-    def outbox_requeue_dead(self, now: float) -> int:
+    def outbox_requeue_dead(self, now: float, ids: list[int] | None = None) -> int:
+        """Dead entries (all, or those of ``ids``) back to pending, to be tried anew."""
+        where = [outbox.c.status == DEAD]
+        if ids is not None:
+            where.append(outbox.c.id.in_(ids))
         result = self.execute(
-            update(outbox)
-            .where(outbox.c.status == DEAD)
-            .values(status=PENDING, attempts=0, next_attempt_at=now)
+            update(outbox).where(*where).values(status=PENDING, attempts=0, next_attempt_at=now)
         )
         return int(result.rowcount or 0)
 

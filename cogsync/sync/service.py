@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from cogsync.auth.caller import Caller
@@ -36,17 +36,23 @@ from cogsync.errors import (
     ResourceNotFound,
     ServiceError,
 )
-from cogsync.integrations.events import push_message, stream_record, sync_trigger_event
-from cogsync.integrations.sync_trigger import SyncTriggerInvoker
+from cogsync.metrics import SYNC_SESSIONS
 from cogsync.store.database import Store, Tx
 from cogsync.store.outbox import BulkPublishJob, NewEntry
 from cogsync.sync.documents import document_position, record_document
+from cogsync.sync.effects import (
+    Change,
+    ChangeAnnouncer,
+    ChangeListener,
+    SyncTrigger,
+    push_message,
+    stream_record,
+    sync_trigger_event,
+)
 from cogsync.sync.tokens import TokenSealer
 
 SYNC_TRIGGER = "SyncTrigger"
 BULK_PUBLISH_INTERVAL = 24 * 3600.0
-ChangeListener = Callable[["Change"], None]
-ChangeAnnouncer = Callable[[Tx, "Change"], None]
 EVENT_TYPES = frozenset({SYNC_TRIGGER})
 
 
@@ -63,6 +69,7 @@ class SessionCounter:
         self._lock = threading.Lock()
 
     def add(self, pool_id: str) -> None:
+        SYNC_SESSIONS.inc()
         with self._lock:
             self._pending[pool_id] += 1
 
@@ -84,18 +91,6 @@ class SessionCounter:
             raise
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A committed change of a dataset, told to listeners (dispatcher, live channel)."""
-
-    identity_pool_id: str
-    identity_id: str
-    dataset: str
-    sync_count: int
-    device_id: str | None
-    outbox_entries: int
-
-
 class SyncService:
     def __init__(
         self,
@@ -103,7 +98,7 @@ class SyncService:
         tokens: TokenSealer,
         limits: Limits,
         clock: Callable[[], float] = time.time,
-        trigger: SyncTriggerInvoker | None = None,
+        trigger: SyncTrigger | None = None,
         region: str = "us-east-1",
     ):
         self.store = store

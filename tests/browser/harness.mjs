@@ -1,6 +1,6 @@
 // Shared set-up of the browser tests: where the servers and the site are, headless
 // Chromium (Debian's, never a downloaded one), and pages opened as devices.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 
 function required(name) {
   const value = process.env[name];
@@ -22,16 +22,9 @@ export const OTHER_SITE = required('COGSYNC_OTHER_SITE');
 export const RESTRICTED_ENDPOINT = required('COGSYNC_RESTRICTED_ENDPOINT');  // allows SITE only
 export const RESTRICTED_POOL_ID = required('COGSYNC_RESTRICTED_POOL_ID');
 
-const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-
-/** Chromium with a fresh profile (playwright gives each launch a new --user-data-dir). */
+/** Chromium with a fresh profile. */
 export function launch() {
-  return chromium.launch({
-    executablePath: required('COGSYNC_CHROMIUM'), headless: true, args: FLAGS, timeout: 30_000,
-  });
+  return launchChromium(required('COGSYNC_CHROMIUM'));
 }
 
 /**

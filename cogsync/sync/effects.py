@@ -1,16 +1,54 @@
-"""The documents cogsync sends out, in the formats AWS documents for them.
+"""What the sync service hands to the integrations, and what it needs from them.
 
-- a Cognito Streams record, one per dataset change (millisecond timestamps);
-- the silent push a subscribed device receives when another device changed a dataset;
-- the Sync Trigger event a Lambda function receives, and what it may answer.
+The service owns this interface; the integrations (outbox dispatcher, live channel, Sync
+Trigger invoker) import it, never the other way:
+
+- :class:`Change`, told after each commit to listeners and, inside the change's own
+  transaction, to announcers;
+- :class:`SyncTrigger`, the Lambda invoker the service calls on an identity's write;
+- the documents of a change, in the formats AWS documents for them: a Cognito Streams
+  record (millisecond timestamps), the silent push a subscribed device receives when
+  another device changed a dataset, and the Sync Trigger event a function receives.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cogsync.domain import Record, RecordPatch
+from cogsync.errors import ServiceError
+
+if TYPE_CHECKING:
+    from cogsync.store.database import Tx
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A committed change of a dataset, told to listeners (dispatcher, live channel)."""
+
+    identity_pool_id: str
+    identity_id: str
+    dataset: str
+    sync_count: int
+    device_id: str | None
+    outbox_entries: int
+
+
+ChangeListener = Callable[[Change], None]  # after the commit, in this process
+ChangeAnnouncer = Callable[["Tx", Change], None]  # inside the change's transaction
+
+
+class SyncTrigger(Protocol):
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The function's answer (its ``datasetRecords``), or the AWS error for its
+        failure (a :class:`~cogsync.errors.ServiceError`)."""
+        ...
+
+
+class InvalidLambdaFunctionOutput(ServiceError):
+    code = "InvalidLambdaFunctionOutputException"
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -58,23 +96,6 @@ def push_message(pool_id: str, identity_id: str, dataset: str, sync_count: int) 
         "identityPoolId": pool_id,
         "identityId": identity_id,
         "datasetName": dataset,
-    }
-
-
-def platform_messages(data: dict[str, Any]) -> dict[str, Any]:
-    """The per-platform bodies of an SNS ``MessageStructure=json`` publish.
-
-    GCM/FCM and ADM deliver ``data`` as string extras (Android's sync manager reads
-    ``extras.getString("syncCount")`` and parses it), so every value there is a string;
-    APNS gets the values as they are, beside ``aps``."""
-    as_strings = {k: str(v) for k, v in data.items()}
-    silent_apns = json.dumps({"aps": {"content-available": 1}, **data})
-    return {
-        "default": json.dumps(data),
-        "GCM": json.dumps({"data": as_strings}),
-        "APNS": silent_apns,
-        "APNS_SANDBOX": silent_apns,
-        "ADM": json.dumps({"data": as_strings}),
     }
 
 
