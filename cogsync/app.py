@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -120,7 +119,7 @@ class CogsyncApp:
         self.console: Console | None = None
         if settings.console:
             self.console = Console(components, self._in_thread, runtime.dispatcher.wake,
-                                   RequestRates())
+                                   RequestRates(self.metrics.process))
 
     # --- ASGI ---------------------------------------------------------------------
 
@@ -145,7 +144,7 @@ class CogsyncApp:
         if scope["method"] == "OPTIONS" and await self.cors.answer_preflight(scope, send):
             return  # a CORS preflight, answered for every route alike
         send = self.cors.sending(scope, send)  # CORS headers on every answer, streams too
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         client = scope.get("client")
         info = start(request_id, scope["method"], scope["path"], client and client[0])
         try:
@@ -202,11 +201,9 @@ class CogsyncApp:
                 log.exception("unexpected error in request %s", request_id,
                               extra=fields(request_id=request_id, operation=info.operation))
                 response = render_error(InternalError("An internal error occurred"), self.model)
-        if self.console is not None:
-            self.console.rates.count(scope, response.status)
         headers = [
             (b"content-type", response.content_type.encode()),
-            (b"content-length", str(len(response.body)).encode()),
+            (b"content-length", b"%d" % len(response.body)),
             (b"x-amzn-requestid", request_id.encode()),
         ]
         error_code = info.error_code
@@ -249,8 +246,8 @@ class CogsyncApp:
 
     async def _read_request(self, scope: Scope, receive: Receive) -> HttpRequest:
         headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1").lower()
+        for name, value in scope["headers"]:  # ASGI: names in lower case
+            key = name.decode("latin-1")
             text = value.decode("latin-1")
             headers[key] = f"{headers[key]},{text}" if key in headers else text
         limit = self.settings.max_body_bytes
@@ -271,9 +268,13 @@ class CogsyncApp:
             chunks.append(chunk)
             more = message.get("more_body", False)
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        raw_path = raw_path.split("?", 1)[0]
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        return HttpRequest(scope["method"], raw_path, query, headers, b"".join(chunks))
+        if "?" in raw_path:
+            raw_path = raw_path.split("?", 1)[0]
+        query_string = scope.get("query_string")
+        query = (parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+                 if query_string else [])
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return HttpRequest(scope["method"], raw_path, query, headers, body)
 
     # --- protocol -> auth -> service ----------------------------------------------
 
@@ -335,6 +336,16 @@ class CogsyncApp:
         result = await self._store_work(handler, self.c.service, caller, params, blocking=may_block)
         await self.c.store.durable()  # nothing is acknowledged before it is committed
         return render_result(result)
+
+
+def new_request_id() -> str:
+    """A random UUID (version 4), as AWS's request ids are; formatted directly, without
+    uuid.UUID's object (a third of the bare endpoint's cost in the app)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def create_app(settings: Settings) -> CogsyncApp:

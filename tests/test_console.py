@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -232,8 +233,15 @@ def test_every_page_answers(console_server: ServerProcess, operator: Browser) ->
     for page in pages:
         status, _, text = operator.request("GET", page)
         assert status == 200, (page, text)
+    # Rates come from the metrics: the calls made between two looks are counted.
+    operator.request("GET", "/rates")
+    ds = Dataset(console_server.client(), pool, identity, "d")
+    for _ in range(5):
+        ds.list()
+    time.sleep(1.5)  # the metrics take each second's counts
     status, _, text = operator.request("GET", "/rates")
-    assert re.search(r"<td>Cognito Sync</td><td>[0-9.]+</td>", text)
+    found = re.search(r"<td>Cognito Sync</td><td>([0-9.]+)</td><td>(\d+)</td>", text)
+    assert status == 200 and found and float(found[1]) > 0 and int(found[2]) >= 5, text
     status, headers, text = operator.request(
         "GET", f"/pools/{quote(pool, safe='')}/identities/{quote(identity, safe='')}/export")
     assert status == 200 and json.loads(text)["datasets"][0]["records"][0]["value"] == "v"

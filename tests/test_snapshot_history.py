@@ -36,6 +36,6 @@ def test_every_read_is_a_snapshot_while_writers_sync(request: pytest.FixtureRequ
           f"{len(history.writes)} writes, {history.conflicts} conflicts, "
           f"{sum(reads.values())} reads checked {dict(sorted(reads.items()))}, "
           "0 snapshot violations")
-    assert history.conflicts > 0 and len(history.writes) > 20  # it did contend
-    assert reads["full"] > 20 and all(reads[kind] > 0 for kind in (
+    assert history.conflicts > 0 and len(history.writes) > 10  # it did contend
+    assert reads["full"] > 10 and all(reads[kind] > 0 for kind in (
         "delta", "paged", "describe", "datasets", "usage")), reads

@@ -38,6 +38,7 @@ class Authenticator:
         self.open_mode = open_mode
         self.default_account = default_account
         self._open_caller: Caller | None = None
+        self._developers: dict[str, Caller] = {}
 
     async def __call__(self, request: HttpRequest, service: str) -> Caller:
         """The caller, also noted for the request's log line; or the AWS error, and why
@@ -74,7 +75,14 @@ class Authenticator:
         verify(request, claim, key.secret_access_key, region=self.region, service=service)
         if not key.used:
             await self.store_work(keyring.mark_used, key)
-        return Caller(account_id=key.account_id)
+        return self._developer(key.account_id)
+
+    def _developer(self, account_id: str) -> Caller:
+        """The caller of a developer key of the account (one object per account)."""
+        caller = self._developers.get(account_id)
+        if caller is None:
+            caller = self._developers[account_id] = Caller(account_id=account_id)
+        return caller
 
     async def _open_mode_caller(self, request: HttpRequest) -> Caller:
         """Open mode: signatures are not verified, but credentials still name the caller:

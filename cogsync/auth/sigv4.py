@@ -33,7 +33,7 @@ MAX_PRESIGN_EXPIRES = 7 * 24 * 3600
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SignedRequest:
     """What a request claims; verified against a secret by :func:`verify`."""
 
@@ -157,9 +157,17 @@ def _normalized_uri(path: str) -> str:
     return quote(normalized, safe="/~")
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def _encoded(text: str) -> str:
+    """SigV4's strict URI encoding (only the unreserved characters stay as they are)."""
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="-_.~")
+
+
 def _canonical_query(pairs: list[tuple[str, str]], presigned: bool) -> str:
     encoded = sorted(
-        (quote(k, safe="-_.~"), quote(v, safe="-_.~"))
+        (_encoded(k), _encoded(v))
         for k, v in pairs
         if not (presigned and k == "X-Amz-Signature")
     )
@@ -168,11 +176,17 @@ def _canonical_query(pairs: list[tuple[str, str]], presigned: bool) -> str:
 
 def _canonical_headers(request: HttpRequest, names: tuple[str, ...]) -> str:
     lines = []
+    headers = request.headers
     for name in names:
-        value = request.headers.get(name)
+        value = headers.get(name)
         if value is None:
             raise InvalidSignature(f"Signed header '{name}' is missing from the request")
-        lines.append(f"{name}:{' '.join(value.split())}\n")
+        # Whitespace trimmed and runs of it made one space; a printable value (the only
+        # whitespace str.split knows that is printable is " ") needs it only if it has
+        # two spaces in a row or one at an end.
+        if not value.isprintable() or "  " in value or value[:1] == " " or value[-1:] == " ":
+            value = " ".join(value.split())
+        lines.append(f"{name}:{value}\n")
     return "".join(lines)
 
 
@@ -184,8 +198,21 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return hmac.digest(k, b"aws4_request", "sha256")
 
 
+_SIGNED_AT: dict[str, float] = {}  # recent X-Amz-Date values, read: a second holds many
+
+
 def _signed_at(amz_date: str) -> float:
     """Epoch seconds of an ``X-Amz-Date`` (ISO 8601 basic, UTC)."""
+    found = _SIGNED_AT.get(amz_date)
+    if found is None:
+        found = _read_amz_date(amz_date)
+        if len(_SIGNED_AT) >= 1024:
+            _SIGNED_AT.clear()
+        _SIGNED_AT[amz_date] = found
+    return found
+
+
+def _read_amz_date(amz_date: str) -> float:
     m = _AMZ_DATE.fullmatch(amz_date)
     try:
         if m is None:
@@ -250,30 +277,19 @@ def verify(
             raise InvalidSignature("The provided 'x-amz-content-sha256' header does not match")
         candidates = [declared or actual]
 
-    head = "\n".join(
-        (
-            request.method,
-            _canonical_uri(request.raw_path),
-            _canonical_query(request.query, claim.presigned),
-            _canonical_headers(request, claim.signed_headers),
-            ";".join(claim.signed_headers),
-        )
-    )
+    signed_headers = claim.signed_headers
+    head = (f"{request.method}\n{_canonical_uri(request.raw_path)}\n"
+            f"{_canonical_query(request.query, claim.presigned) if request.query else ''}\n"
+            f"{_canonical_headers(request, signed_headers)}\n{';'.join(signed_headers)}\n")
     key = signing_key(secret, claim.date, claim.region, claim.service)
-    scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
+    prefix = (f"{ALGORITHM}\n{claim.amz_date}\n"
+              f"{claim.date}/{claim.region}/{claim.service}/aws4_request\n")
+    signature = claim.signature.encode()
     for payload_hash in candidates:
-        canonical = f"{head}\n{payload_hash}"
-        string_to_sign = "\n".join(
-            (
-                ALGORITHM,
-                claim.amz_date,
-                scope,
-                hashlib.sha256(canonical.encode()).hexdigest(),
-            )
-        )
-        expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+        digest = hashlib.sha256(f"{head}{payload_hash}".encode()).hexdigest()
+        expected = hmac.digest(key, f"{prefix}{digest}".encode(), "sha256").hex()
         # Bytes: compare_digest refuses str with non-ASCII characters (TypeError).
-        if hmac.compare_digest(expected.encode(), claim.signature.encode()):
+        if hmac.compare_digest(expected.encode(), signature):
             return
     raise InvalidSignature(
         "The request signature we calculated does not match the signature you provided. "

@@ -1,6 +1,7 @@
-"""Request rates of this process for the console: counts per second over the last
-minute, by service and by outcome (2xx, 4xx, 5xx). Kept in memory by the HTTP edge
-while the console is on; each worker process counts its own requests."""
+"""Request rates for the console, read from the Prometheus metrics
+(``cogsync_requests``, every worker's counts): each look at the rates page takes a
+sample of the totals by service and outcome, and the rates are the differences over the
+last minute of samples."""
 
 from __future__ import annotations
 
@@ -10,69 +11,58 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any
 
-WINDOW_SECONDS = 60
-SERVICES = ("Cognito Sync", "Cognito Identity", "STS", "cogsync")
-_IDENTITY_TARGET = b"awscognitoidentityservice"
-
-
-def service_of(scope: dict[str, Any]) -> str:
-    path: str = scope.get("path", "")
-    if path.startswith("/_cogsync/") or path.startswith("/.well-known/"):
-        return "cogsync"
-    for name, value in scope.get("headers", ()):
-        if name.lower() == b"x-amz-target" and value.lower().startswith(_IDENTITY_TARGET):
-            return "Cognito Identity"
-    if path == "/" and (b"Action=" in scope.get("query_string", b"")
-                        or scope.get("method") == "POST"):
-        return "STS"
-    return "Cognito Sync"
+WINDOW_SECONDS = 60.0
+REQUESTS_METRIC = "cogsync_requests"
+SERVICES = {"cognito-sync": "Cognito Sync", "cognito-identity": "Cognito Identity",
+            "sts": "STS", "cogsync": "cogsync"}
 
 
 @dataclass(frozen=True)
 class RateRow:
     service: str
-    per_second: float  # over the last minute
-    last_second: int
-    ok: int  # in the last minute, by outcome
+    per_second: float  # over the sampled span (at most the last minute)
+    ok: int  # in that span, by outcome
     client_errors: int
     server_errors: int
+    total: int  # since the server started
+
+
+Totals = Counter[tuple[str, int]]
 
 
 class RequestRates:
-    def __init__(self, clock: Any = time.time):
+    def __init__(self, registry: Any, clock: Any = time.monotonic):
+        self.registry = registry
         self.clock = clock
-        self.started = clock()
         self._lock = threading.Lock()
-        self._seconds: deque[tuple[int, Counter[tuple[str, int]]]] = deque()
-        self.total = 0
+        self._samples: deque[tuple[float, Totals]] = deque()
 
-    def count(self, scope: dict[str, Any], status: int) -> None:
-        now = int(self.clock())
-        key = (service_of(scope), status // 100)
-        with self._lock:
-            if not self._seconds or self._seconds[-1][0] != now:
-                self._seconds.append((now, Counter()))
-                while self._seconds and self._seconds[0][0] <= now - WINDOW_SECONDS:
-                    self._seconds.popleft()
-            self._seconds[-1][1][key] += 1
-            self.total += 1
+    def totals(self) -> Totals:
+        found: Totals = Counter()
+        for metric in self.registry.collect():
+            if metric.name != REQUESTS_METRIC:
+                continue
+            for sample in metric.samples:
+                if sample.name.endswith("_total"):
+                    status = sample.labels.get("status", "0")
+                    kind = int(status) // 100 if status.isdigit() else 0
+                    found[(sample.labels.get("service", ""), kind)] += int(sample.value)
+        return found
 
-    def rows(self) -> list[RateRow]:
-        now = int(self.clock())
+    def rows(self) -> tuple[list[RateRow], float]:
+        """The rows, and the span in seconds they were measured over (0: first look)."""
+        now, totals = self.clock(), self.totals()
         with self._lock:
-            seconds = [(s, c.copy()) for s, c in self._seconds if s > now - WINDOW_SECONDS]
-        span = max(1, min(WINDOW_SECONDS, now - int(self.started) + 1))
+            self._samples.append((now, totals))
+            while len(self._samples) > 2 and self._samples[1][0] <= now - WINDOW_SECONDS:
+                self._samples.popleft()
+            then, before = self._samples[0]
+        span = now - then
         rows = []
-        for service in SERVICES:
-            minute: Counter[int] = Counter()
-            last = 0
-            for second, counts in seconds:
-                for (name, kind), n in counts.items():
-                    if name == service:
-                        minute[kind] += n
-                        if second == now - 1:
-                            last += n
-            total = sum(minute.values())
-            rows.append(RateRow(service, total / span, last, minute[2] + minute[3],
-                                minute[4], minute[5]))
-        return rows
+        for name, shown in SERVICES.items():
+            delta = {kind: totals[(name, kind)] - before[(name, kind)] for kind in (2, 3, 4, 5)}
+            rows.append(RateRow(
+                shown, sum(delta.values()) / span if span > 0 else 0.0,
+                delta[2] + delta[3], delta[4], delta[5],
+                sum(n for (service, _), n in totals.items() if service == name)))
+        return rows, span

@@ -223,5 +223,6 @@ class Console:
     # --- request rates ------------------------------------------------------------------
 
     async def rates_page(self, ctx: Ctx) -> HttpResponse:
-        return ctx.render("rates.html", rows=self.rates.rows(), total=self.rates.total,
-                          since=self.rates.started, workers=self.c.settings.workers)
+        rows, span = await self.work(self.rates.rows)
+        return ctx.render("rates.html", rows=rows, span=span, workers=self.c.settings.workers)
+

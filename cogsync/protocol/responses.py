@@ -11,7 +11,7 @@ from cogsync.errors import ServiceError
 from cogsync.protocol.model import ServiceModel
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HttpResponse:
     status: int
     body: bytes

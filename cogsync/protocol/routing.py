@@ -21,7 +21,7 @@ from cogsync.protocol.numbers import signed
 from cogsync.protocol.validation import validate
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class HttpRequest:
     """The parts of an HTTP request the protocol and auth layers read."""
 
@@ -38,11 +38,17 @@ class HttpRequest:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Route:
     operation: Operation
     path_params: dict[str, str]
     json_form: bool  # True for the X-Amz-Target form
+
+
+@dataclass(slots=True)
+class _Alternative:
+    operation: Operation
+    groups: tuple[int, ...]  # the match's groups that hold the path parameters, in order
 
 
 class Router:
@@ -52,10 +58,25 @@ class Router:
         by_method: dict[str, list[Operation]] = {}
         for op in model.operations.values():
             by_method.setdefault(op.method, []).append(op)
-        # Literal segments beat parameters: longer templates first.
-        for ops in by_method.values():
+        # One pattern per method: the templates as alternatives, literal segments before
+        # parameters (longer templates first), each alternative a group of its own, so
+        # that the group that matched names the operation (``lastgroup``: the outermost
+        # group closes last) and the groups inside it hold the path parameters.
+        self._by_method: dict[str, tuple[re.Pattern[str], dict[str, _Alternative]]] = {}
+        for method, ops in by_method.items():
             ops.sort(key=lambda o: (-o.uri.count("/"), o.uri.count("{")))
-        self._by_method = by_method
+            alternatives: dict[str, _Alternative] = {}
+            texts: list[str] = []
+            group = 1
+            for n, op in enumerate(ops):
+                inner = op.path_regex.pattern.removeprefix("^").removesuffix("$")
+                inner = re.sub(r"\(\?P<\w+>", "(", inner)
+                texts.append(f"(?P<op{n}>{inner})")
+                alternatives[f"op{n}"] = _Alternative(
+                    op, tuple(range(group + 1, group + 1 + len(op.path_params))))
+                group += 1 + len(op.path_params)
+            self._by_method[method] = (re.compile("(?:" + "|".join(texts) + ")$"),
+                                       alternatives)
 
     def target_operation(self, target: str) -> Operation | None:
         prefix, _, name = target.rpartition(".")
@@ -72,12 +93,25 @@ class Router:
             return Route(op, {}, json_form=True)
         path = request.raw_path
         refuse_unnormalized(path)
-        for op in self._by_method.get(request.method, ()):
-            m = op.path_regex.match(path)
-            if m:
-                params = {k: unquote(v) if "%" in v else v for k, v in m.groupdict().items()}
-                return Route(op, params, json_form=False)
-        raise UnknownOperation(f"No operation matches {request.method} {request.raw_path}")
+        found = self._by_method.get(request.method)
+        m = found[0].match(path) if found is not None else None
+        if m is None:
+            raise UnknownOperation(f"No operation matches {request.method} {request.raw_path}")
+        alternative = found[1][m.lastgroup]  # type: ignore[index]
+        op = alternative.operation
+        params = {}
+        for name, group in zip(op.path_params, alternative.groups, strict=True):
+            value = m.group(group)
+            params[name] = _decoded(value) if "%" in value else value
+        return Route(op, params, json_form=False)
+
+
+def _decoded(segment: str) -> str:
+    """A percent-encoded path segment, decoded; the ``:`` of every pool and identity id
+    (``%3A``) without urllib's general (and much slower) decoder."""
+    if segment.count("%") == segment.count("%3A"):
+        return segment.replace("%3A", ":")
+    return unquote(segment)
 
 
 # A "." or ".." segment, as sent or percent-encoded ("%2e", ".%2E"...), or an empty one.
@@ -130,29 +164,60 @@ def text_value(kind: str, text: str) -> Any:
     return text
 
 
+@dataclass(frozen=True)
+class _Locations:
+    """Where an operation's REST form carries its members other than the body's."""
+
+    uri: tuple[tuple[str, str], ...]  # (member, path parameter)
+    query: tuple[tuple[str, str, str], ...]  # (member, query name, type)
+    header: tuple[tuple[str, str, str], ...]  # (member, lower-case header name, type)
+    located: tuple[str, ...]  # every member above: never taken from the body
+
+
+_locations: dict[int, _Locations] = {}  # by id() of the operation
+
+
+def _locations_of(operation: Operation) -> _Locations:
+    key = id(operation)
+    found = _locations.get(key)
+    if found is None:
+        members = operation.input.members.items()
+        found = _locations[key] = _Locations(
+            uri=tuple((n, m.location_name) for n, m in members if m.location == "uri"),
+            query=tuple((n, m.location_name, m.shape.type) for n, m in members
+                        if m.location == "querystring"),
+            header=tuple((n, m.location_name.lower(), m.shape.type) for n, m in members
+                         if m.location == "header"),
+            located=tuple(n for n, m in members if m.location is not None),
+        )
+    return found
+
+
 def build_input(route: Route, request: HttpRequest) -> dict[str, Any]:
     """Gathers the members from wherever the model places them, then validates them."""
-    shape = route.operation.input
+    operation = route.operation
     body = _parse_body(request.body)
-    raw: dict[str, Any] = {}
     if route.json_form:
         raw = body
     else:
-        for name, member in shape.members.items():
-            if member.location == "uri":
-                raw[name] = route.path_params.get(member.location_name)
-            elif member.location == "querystring":
-                text = request.query_value(member.location_name)
-                if text is not None:
-                    raw[name] = text_value(member.shape.type, text)
-            elif member.location == "header":
-                text = request.headers.get(member.location_name.lower())
-                if text is not None:
-                    raw[name] = text_value(member.shape.type, text)
-            elif name in body:
-                raw[name] = body[name]
-    params = validate(shape, raw)
-    for name in route.operation.path_members:
+        where = _locations_of(operation)
+        raw = body  # members the model places elsewhere are not taken from the body
+        for name in where.located:
+            raw.pop(name, None)
+        path = route.path_params
+        for name, location_name in where.uri:
+            raw[name] = path.get(location_name)
+        for name, location_name, kind in where.query:
+            text = request.query_value(location_name)
+            if text is not None:
+                raw[name] = text_value(kind, text)
+        headers = request.headers
+        for name, location_name, kind in where.header:
+            text = headers.get(location_name)
+            if text is not None:
+                raw[name] = text_value(kind, text)
+    params = validate(operation.input, raw)
+    for name in operation.path_members:
         if params.get(name) in DOT_NAMES:
             raise InvalidParameter(
                 f"{name} may not be '{params[name]}': a path segment of that name cannot be "

@@ -10,6 +10,7 @@ constraint: ..."), so clients and people see what they would see from AWS.
 from __future__ import annotations
 
 import reprlib
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -176,7 +177,7 @@ def _seconds(value: Any) -> float | None:
     return None
 
 
-# --- the compiled fast pass -----------------------------------------------------------
+# --- the generated fast pass -----------------------------------------------------------
 
 
 class Refused(Exception):
@@ -203,131 +204,152 @@ def validate(shape: Shape, value: Any) -> dict[str, Any]:
 def _checker(shape: Shape) -> Check:
     found = _compiled.get(id(shape))
     if found is None:
-        found = _compile(shape)
-        _compiled[id(shape)] = found
+        with _generating:
+            found = _compiled.get(id(shape)) or _Generator().checker(shape)
     return found
 
 
-def _compile(shape: Shape) -> Check:
-    kind = shape.type
-    if kind == "string":
-        return _compile_string(shape)
-    if kind in ("integer", "long"):
-        low = -(2**63) if shape.min is None else max(shape.min, -(2**63))
-        high = 2**63 - 1 if shape.max is None else min(shape.max, 2**63 - 1)
-
-        def integer(value: Any) -> Any:
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise Refused
-            return value
-
-        return integer
-    if kind == "boolean":
-
-        def boolean(value: Any) -> Any:
-            if not isinstance(value, bool):
-                raise Refused
-            return value
-
-        return boolean
-    if kind == "timestamp":
-
-        def timestamp(value: Any) -> Any:
-            seconds = _seconds(value)
-            if seconds is None or not 0 <= seconds < _LATEST_TIMESTAMP:
-                raise Refused
-            return seconds
-
-        return timestamp
-    if kind == "structure":
-        return _compile_structure(shape)
-    if kind == "list":
-        return _compile_list(shape)
-    if kind == "map":
-        return _compile_map(shape)
-
-    def unsupported(value: Any) -> Any:
+def _timestamp_seconds(value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds is None or not 0 <= seconds < _LATEST_TIMESTAMP:
         raise Refused
-
-    return unsupported
-
-
-def _compile_string(shape: Shape) -> Check:
-    low = shape.min or 0
-    high = shape.max
-    pattern = shape.pattern.fullmatch if shape.pattern is not None else None
-    enum = frozenset(shape.enum) if shape.enum is not None else None
-
-    def string(value: Any) -> Any:
-        if not isinstance(value, str) or len(value) < low:
-            raise Refused
-        if high is not None and len(value) > high:
-            raise Refused
-        if pattern is not None and pattern(value) is None:
-            raise Refused
-        if enum is not None and value not in enum:
-            raise Refused
-        return value
-
-    return string
+    return seconds
 
 
-def _compile_structure(shape: Shape) -> Check:
-    # Member checkers are looked up on first use, not here: shapes may be recursive.
-    resolved: list[tuple[str, bool, Check]] | None = None
-
-    def structure(value: Any) -> Any:
-        nonlocal resolved
-        members = resolved
-        if members is None:
-            members = resolved = [
-                (name, name in shape.required, _checker(member.shape))
-                for name, member in shape.members.items()
-            ]
-        if not isinstance(value, dict):
-            raise Refused
-        out: dict[str, Any] = {}
-        for name, required, check in members:
-            item = value.get(name)
-            if item is None:
-                if required:
-                    raise Refused
-                continue
-            out[name] = check(item)
-        return out
-
-    return structure
+def _refuse(value: Any) -> Any:
+    raise Refused
 
 
-def _counter(shape: Shape) -> Callable[[int], bool]:
-    low = shape.min or 0
-    high = shape.max
-    return lambda n: n >= low and (high is None or n <= high)
+class _Generator:
+    """Writes one Python function per structure, list and map shape, with the checks of
+    its scalar members inline: exactly the constraints the model gives, nothing walked
+    at run time. Exact types (``x.__class__ is str``): the JSON parser and the text
+    members give nothing else, and whatever is refused here goes to :class:`Validator`,
+    which decides. Functions call each other by name, so recursive shapes work."""
+
+    namespace: dict[str, Any] = {"Refused": Refused, "_ts": _timestamp_seconds,
+                                 "_refuse": _refuse}
+
+    def __init__(self) -> None:
+        self.source: list[str] = []
+        self.pending: list[Shape] = []
+
+    def checker(self, shape: Shape) -> Check:
+        name = self._function(shape)
+        while self.pending:
+            self._write(self.pending.pop())
+        exec(compile("\n".join(self.source), f"<validation of {shape.name}>", "exec"),
+             self.namespace)
+        for sid, fname in list(_names.items()):
+            _compiled.setdefault(sid, self.namespace[fname])
+        return self.namespace[name]  # type: ignore[no-any-return]
+
+    def _function(self, shape: Shape) -> str:
+        """The name of the function that checks (and converts) ``shape``."""
+        name = _names.get(id(shape))
+        if name is None:
+            name = _names[id(shape)] = f"check_{len(_names)}_{shape.name}"
+            self.pending.append(shape)
+        return name
+
+    def _constant(self, value: Any) -> str:
+        name = f"k{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def _refusal(self, shape: Shape, x: str) -> str | None:
+        """A condition true when the scalar ``x`` breaks ``shape``; None if ``shape``
+        needs a function (it converts its value, or holds others)."""
+        kind = shape.type
+        if kind == "string":
+            parts = [f"{x}.__class__ is not str"]
+            low, high = shape.min or 0, shape.max
+            if low and high is not None:
+                parts.append(f"not {low} <= len({x}) <= {high}")
+            elif low:
+                parts.append(f"len({x}) < {low}")
+            elif high is not None:
+                parts.append(f"len({x}) > {high}")
+            if shape.pattern is not None:
+                parts.append(f"{self._constant(shape.pattern.fullmatch)}({x}) is None")
+            if shape.enum is not None:
+                parts.append(f"{x} not in {self._constant(frozenset(shape.enum))}")
+            return " or ".join(parts)
+        if kind in ("integer", "long"):
+            low = -(2**63) if shape.min is None else max(shape.min, -(2**63))
+            high = 2**63 - 1 if shape.max is None else min(shape.max, 2**63 - 1)
+            return f"{x}.__class__ is not int or not {low} <= {x} <= {high}"
+        if kind == "boolean":
+            return f"{x}.__class__ is not bool"
+        return None
+
+    def _converter(self, shape: Shape) -> str:
+        """A call converting a non-scalar value: ``name(x)`` raises Refused."""
+        if shape.type == "timestamp":
+            return "_ts"
+        if shape.type in ("structure", "list", "map"):
+            return self._function(shape)
+        return "_refuse"
+
+    def _check_into(self, shape: Shape, x: str, target: str, indent: str) -> list[str]:
+        if shape.type == "timestamp":  # epoch seconds inline; text goes through _ts
+            return [f"{indent}if {x}.__class__ is float and 0 <= {x} < {_LATEST_TIMESTAMP}:",
+                    f"{indent}    {target} = {x}",
+                    f"{indent}else:",
+                    f"{indent}    {target} = _ts({x})"]
+        refusal = self._refusal(shape, x)
+        if refusal is not None:
+            return [f"{indent}if {refusal}:", f"{indent}    raise Refused",
+                    f"{indent}{target} = {x}"]
+        return [f"{indent}{target} = {self._converter(shape)}({x})"]
+
+    def _count(self, shape: Shape, x: str) -> str:
+        low, high = shape.min or 0, shape.max
+        if high is not None:
+            return f" or not {low} <= len({x}) <= {high}"
+        return f" or len({x}) < {low}" if low else ""
+
+    def _write(self, shape: Shape) -> None:
+        lines = [f"def {_names[id(shape)]}(value):"]
+        if shape.type == "structure":
+            lines += ["    if value.__class__ is not dict:", "        raise Refused",
+                      "    out = {}", "    get = value.get"]
+            for name, member in shape.members.items():
+                lines.append(f"    x = get({name!r})")
+                if name in shape.required:
+                    lines += ["    if x is None:", "        raise Refused"]
+                    lines += self._check_into(member.shape, "x", f"out[{name!r}]", "    ")
+                else:
+                    lines.append("    if x is not None:")
+                    lines += self._check_into(member.shape, "x", f"out[{name!r}]", "        ")
+            lines.append("    return out")
+        elif shape.type == "list":
+            assert shape.member_shape is not None
+            lines += [f"    if value.__class__ is not list{self._count(shape, 'value')}:",
+                      "        raise Refused"]
+            refusal = self._refusal(shape.member_shape, "x")
+            if refusal is not None:
+                lines += ["    for x in value:", f"        if {refusal}:",
+                          "            raise Refused", "    return list(value)"]
+            else:
+                convert = self._converter(shape.member_shape)
+                lines.append(f"    return [{convert}(x) for x in value]")
+        elif shape.type == "map":
+            assert shape.key_shape is not None and shape.value_shape is not None
+            lines += [f"    if value.__class__ is not dict{self._count(shape, 'value')}:",
+                      "        raise Refused", "    out = {}", "    for k, v in value.items():"]
+            lines += self._check_into(shape.key_shape, "k", "key", "        ")
+            lines += ["        if v is None:", "            out[key] = None", "        else:"]
+            lines += self._check_into(shape.value_shape, "v", "out[key]", "            ")
+            lines.append("    return out")
+        else:
+            refusal = self._refusal(shape, "value")
+            if refusal is None:
+                lines.append(f"    return {self._converter(shape)}(value)")
+            else:
+                lines += [f"    if {refusal}:", "        raise Refused", "    return value"]
+        self.source.extend(lines)
 
 
-def _compile_list(shape: Shape) -> Check:
-    assert shape.member_shape is not None
-    member_shape = shape.member_shape
-    count_ok = _counter(shape)
-
-    def items(value: Any) -> Any:
-        if not isinstance(value, list) or not count_ok(len(value)):
-            raise Refused
-        check = _checker(member_shape)
-        return [check(item) for item in value]
-
-    return items
-
-
-def _compile_map(shape: Shape) -> Check:
-    assert shape.key_shape is not None and shape.value_shape is not None
-    key_shape, value_shape = shape.key_shape, shape.value_shape
-    count_ok = _counter(shape)
-
-    def mapping(value: Any) -> Any:
-        if not isinstance(value, dict) or not count_ok(len(value)):
-            raise Refused
-        check_key, check_value = _checker(key_shape), _checker(value_shape)
-        return {check_key(k): None if v is None else check_value(v) for k, v in value.items()}
-
-    return mapping
+_names: dict[int, str] = {}  # shape id -> the name of its generated function
+_generating = threading.Lock()

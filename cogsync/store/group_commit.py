@@ -36,13 +36,14 @@ log = logging.getLogger("cogsync")
 
 
 class _Batch:
-    def __init__(self, driver: DriverConnection, loop: asyncio.AbstractEventLoop):
+    __slots__ = ("after", "began", "broken", "done", "driver", "failure", "writes")
+
+    def __init__(self, driver: DriverConnection):
         self.driver = driver
-        self.committed: asyncio.Future[None] = loop.create_future()
-        # Read, so that a batch nobody waits for (all its writes failed) logs no warning.
-        self.committed.add_done_callback(lambda f: f.cancelled() or f.exception())
         self.after: list[Callable[[], None]] = []
         self.broken: BaseException | None = None
+        self.done = False  # the COMMIT (or its failure) is over
+        self.failure: Exception | None = None  # why the batch was not committed
         self.writes = 0
         self.began = time.perf_counter()
 
@@ -96,11 +97,18 @@ class GroupCommit:
         return None
 
     async def durable(self) -> None:
-        """Returns once what this request wrote is committed; raises if the commit failed."""
+        """Returns once what this request wrote is committed; raises if the commit failed.
+
+        No future per request: the COMMIT was scheduled on the loop when the batch began,
+        so it runs before a request that yields after writing in it is resumed; the
+        request yields until the batch is done, then reads how it ended."""
         batch = _WROTE_IN.get()
         if batch is not None:
             _WROTE_IN.set(None)
-            await batch.committed
+            while not batch.done:
+                await asyncio.sleep(0)
+            if batch.failure is not None:
+                raise batch.failure
 
     def after_commit(self, callback: Callable[[], None]) -> bool:
         """Defers ``callback`` to the commit of the batch this request wrote in; False if
@@ -119,7 +127,7 @@ class GroupCommit:
             self._write_lock.release()
             self._reopen()
             raise
-        batch = self._batch = _Batch(self._driver, self._loop)
+        batch = self._batch = _Batch(self._driver)
         self._loop.call_soon(self._commit)
         return batch
 
@@ -135,7 +143,7 @@ class GroupCommit:
                 batch.driver.execute("ROLLBACK")
             except BaseException:
                 self._reopen()
-            batch.committed.set_exception(
+            batch.failure = (
                 exc if isinstance(exc, Exception) else RuntimeError(f"commit failed: {exc!r}")
             )
             if not isinstance(exc, Exception):
@@ -143,13 +151,13 @@ class GroupCommit:
         else:
             TALLY.observe(GROUP_SECONDS, time.perf_counter() - batch.began)
             TALLY.observe(GROUP_COMMIT_WRITES, batch.writes)
-            batch.committed.set_result(None)
             for callback in batch.after:
                 try:
                     callback()
                 except Exception:
                     log.exception("a callback after a commit failed")
         finally:
+            batch.done = True
             self._write_lock.release()
 
     def _reopen(self) -> None:

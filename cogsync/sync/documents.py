@@ -53,8 +53,12 @@ def documents_of(records: list[Record]) -> list[bytes]:
 
 
 def documents_array(documents: list[bytes]) -> orjson.Fragment:
-    """A JSON array of stored documents, spliced into a response without parsing them."""
-    return orjson.Fragment(b"[" + b",".join(documents) + b"]")
+    """A JSON array of stored documents, spliced into a response without parsing them;
+    the documents are copied once (the brackets go onto the first and the last)."""
+    if len(documents) < 2:
+        return orjson.Fragment(b"[" + documents[0] + b"]" if documents else b"[]")
+    return orjson.Fragment(
+        b",".join([b"[" + documents[0], *documents[1:-1], documents[-1] + b"]"]))
 
 
 def document_position(document: bytes) -> tuple[int, str]:

@@ -7,8 +7,8 @@ key opens tokens sealed by any other.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any, NamedTuple
 
 import orjson
@@ -47,12 +47,8 @@ class TokenSealer:
     # --- sync sessions ----------------------------------------------------------
 
     def new_session(self, pool_id: str, identity_id: str, dataset: str) -> tuple[SyncSession, str]:
-        session = SyncSession(
-            session_id=uuid.uuid4().hex,
-            identity_pool_id=pool_id,
-            identity_id=identity_id,
-            dataset_name=dataset,
-            expires_at=time.time() + self.session_ttl,
+        session = SyncSession(  # id, pool, identity, dataset, expiry
+            os.urandom(16).hex(), pool_id, identity_id, dataset, time.time() + self.session_ttl
         )
         token = self.seal(
             "session",
