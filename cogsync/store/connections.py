@@ -11,6 +11,7 @@ for its next transaction.
 from __future__ import annotations
 
 import contextlib
+import select
 import threading
 from typing import Any
 
@@ -28,10 +29,16 @@ class ThreadConnections:
         self._local = threading.local()
         self._open: dict[int, Any] = {}  # id -> the pool's detached wrapper, for close_all
         self._lock = threading.Lock()
+        self._postgresql = engine.dialect.name == "postgresql"
 
     def get(self) -> DriverConnection:
-        """This thread's connection."""
+        """This thread's connection; on PostgreSQL a new one if the server hung up on it
+        while it sat idle (a restart, an outage, ``idle_session_timeout``), so that the
+        first statement after that, in a transaction or not, does not fail."""
         driver: DriverConnection | None = getattr(self._local, "driver", None)
+        if driver is not None and self._postgresql and _hung_up(driver):
+            self.drop()
+            driver = None
         if driver is None:
             driver = self._local.driver = self.dedicated()
         return driver
@@ -73,3 +80,14 @@ class ThreadConnections:
             with contextlib.suppress(Exception):
                 wrapper.close()
         self._local = threading.local()
+
+
+def _hung_up(driver: DriverConnection) -> bool:
+    """Whether an idle PostgreSQL connection has something to read: with no statement
+    in flight and no LISTEN, only the server's goodbye (or the end of the socket) can be
+    there. One poll, no round trip; a wrong guess costs only a new connection."""
+    try:
+        fileno = driver.fileno()  # type: ignore[attr-defined]
+        return bool(select.select([fileno], [], [], 0)[0])
+    except Exception:
+        return True
