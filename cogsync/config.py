@@ -371,6 +371,11 @@ class Option:
     default_text: str | None = None  # the default as the docs say it
 
     @property
+    def secret(self) -> bool:
+        """A secret's value is never echoed in an error (it may sit in a shared log)."""
+        return any(word in self.name for word in ("secret", "token"))
+
+    @property
     def default(self) -> Any:
         if self.name.startswith("limits."):
             return getattr(Limits(), self.name.split(".", 1)[1])
@@ -570,7 +575,8 @@ def load_settings(given: Mapping[str, Any], environ: Mapping[str, str] | None = 
         try:
             value = option.parse(str(raw))
         except ValueError as exc:
-            raise ConfigError(f"{source} {exc}, not {str(raw)!r}") from None
+            shown = "the value given" if option.secret else repr(str(raw))
+            raise ConfigError(f"{source} {exc}, not {shown}") from None
         if option.name.startswith("limits."):
             limits[option.name.split(".", 1)[1]] = value
         elif option.name.startswith("http."):

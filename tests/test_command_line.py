@@ -345,3 +345,16 @@ def test_a_sqlite_database_url_is_named_as_a_sqlite_file(tmp_path: Path) -> None
         process.kill()
         process.communicate()
     assert json.loads(line)["Database"] == f"SQLite file {database}", line
+
+
+@independent_of_backend
+@pytest.mark.parametrize("args, env, secret", [
+    (["--metrics-token", "tiny-secret"], {}, "tiny-secret"),
+    ([], {"COGSYNC_SECRET_KEY": "short-secret-key"}, "short-secret-key"),
+    (["--access-key-id", "AKCSFIXEDKEY00000000", "--secret-access-key", "s3cr!t"], {}, "s3cr!t"),
+])
+def test_a_refused_secret_is_not_echoed(tmp_path: Path, args: list[str], env: dict[str, str],
+                                        secret: str) -> None:
+    done = run_cogsync("serve", "--data-dir", str(tmp_path / "d"), *args, env=env)
+    assert_one_line_error(done)
+    assert secret not in done.stderr + done.stdout, done.stderr
