@@ -318,7 +318,8 @@ def test_import_killed_resumed_idempotent_then_caught_up(
 
 def test_import_backs_off_when_throttled_and_resumes_after_ctrl_c(
         make_server: Callable[..., ServerProcess], tmp_path: Path) -> None:
-    source = prepare_source(make_server(env={"COGSYNC_RATE_LIMIT_POOL": "20"}), tmp_path, 30)
+    # 5 requests a second: the import takes seconds, so Ctrl-C comes while it runs
+    source = prepare_source(make_server(env={"COGSYNC_RATE_LIMIT_POOL": "5"}), tmp_path, 30)
     target = new_target(tmp_path / "target")
     time.sleep(1.0)  # the pool's bucket refills after the writes of the set-up
     state = target.data_dir / f"import-{source.pool_id.replace(':', '_')}.state"
