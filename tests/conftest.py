@@ -7,6 +7,7 @@ configure one.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,13 @@ from typing import Any
 import pytest
 
 from tests.server import ServerProcess, backend, drop_test_schemas, new_identity_id
+
+# scripts/test runs each backend's pass as a background job, and a non-interactive shell
+# starts those with SIGINT ignored, which every process the tests start would inherit
+# (an ignored signal stays ignored across exec): then Ctrl-C tests could not interrupt
+# anything. A handled signal goes back to its default in a child, as at a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
